@@ -1,0 +1,44 @@
+# Helpers every test folder uses, so each primitive's set is registered the same way.
+
+# Soak mode is a runtime switch (HANDOFF_SOAK=1 in the environment, set by `make soak`):
+# the same binaries run bounded slices under ctest and full counts in a soak.
+
+# One Catch2 main per build, compiled once.
+function(handoff_catch_main)
+  if(TARGET handoff_catch_main)
+    return()
+  endif()
+  find_package(Catch2 2 REQUIRED)
+  add_library(handoff_catch_main OBJECT ${PROJECT_SOURCE_DIR}/tests/catch_main.cpp)
+  target_link_libraries(handoff_catch_main PUBLIC Catch2::Catch2 handoff::handoff handoff_dev)
+endfunction()
+
+# handoff_add_unit_test(<name>) : tests/<name>.cpp -> binary <name>, ctest label "unit".
+function(handoff_add_unit_test name)
+  handoff_catch_main()
+  add_executable(${name} ${name}.cpp)
+  target_link_libraries(${name} PRIVATE handoff_catch_main Catch2::Catch2 handoff::handoff handoff_dev)
+  add_test(NAME unit.${name} COMMAND ${name})
+  set_tests_properties(unit.${name} PROPERTIES LABELS "unit" TIMEOUT 300)
+endfunction()
+
+# handoff_add_stress_test(<name> [ARGS ...]) : stress/<name>.cpp, label "stress". The binary
+# bounds its own run time (~10 s in ctest) and has a watchdog; TIMEOUT is a last resort.
+function(handoff_add_stress_test name)
+  cmake_parse_arguments(S "" "" "ARGS" ${ARGN})
+  add_executable(${name} ${name}.cpp)
+  target_link_libraries(${name} PRIVATE handoff::handoff handoff_dev)
+  add_test(NAME stress.${name} COMMAND ${name} ${S_ARGS})
+  set_tests_properties(stress.${name} PROPERTIES LABELS "stress" TIMEOUT 240)
+endfunction()
+
+# handoff_add_mutant_check(<test-name> EXPECT <regex> COMMAND <cmd...>) : a check that must
+# FAIL with the expected diagnostic: passes only when the command exits non-zero AND its
+# output matches EXPECT. A crash or an unrelated failure does not count as catching a mutant.
+function(handoff_add_mutant_check name)
+  cmake_parse_arguments(M "" "EXPECT" "COMMAND" ${ARGN})
+  add_test(NAME mutant.${name}
+           COMMAND ${CMAKE_COMMAND} -DEXPECT=${M_EXPECT} -P ${PROJECT_SOURCE_DIR}/cmake/ExpectFailure.cmake
+                   -- ${M_COMMAND})
+  set_tests_properties(mutant.${name} PROPERTIES LABELS "mutant" TIMEOUT 300)
+endfunction()

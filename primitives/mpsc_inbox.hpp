@@ -1,0 +1,251 @@
+// handoff/primitives/mpsc_inbox.hpp — intrusive multi-producer single-consumer inbox.
+//
+// WHAT: an unbounded, node-based, intrusive MPSC FIFO: Dmitry Vyukov's "intrusive MPSC
+// node-based queue" (1024cores.net, 2010; the same algorithm as in Relacy's examples), with a
+// linearizable close() added. It is the event loop's only cross-thread entry point.
+//
+// THREAD ROLES
+//   push(node)      any thread       wait-free while the inbox is open: one exchange, one
+//                                    seq_cst load, two stores
+//   close()         any thread       wait-free; idempotent
+//   pop / drain     consumer only    one thread at a time (the loop thread)
+//   is_closed()     any thread
+//
+// THE ALGORITHM (Vyukov). Producers swing `tail_` to their node with one exchange, then link
+// the previous tail to it (`prev->next = node`). The consumer follows `next` links from
+// `head_`. A permanent `stub_` node stands in when the queue would otherwise become empty, so
+// that the consumer can hand out the last real node: it re-pushes the stub behind it.
+//
+// THE WINDOW. Between a producer's exchange and its link store the chain is broken: the
+// consumer sees `head_->next == nullptr` although `tail_ != head_`. It then answers
+// PopStatus::Retry — not Empty, and it never blocks: the producer is running and will link
+// within a few instructions (unless it is preempted; then every later item waits behind it,
+// which is the price of a wait-free push and why the loop re-polls rather than sleeps on
+// Retry). Nodes are never lost or reordered by the window: the exchange already fixed their
+// order.
+//
+// DEVIATION: LINEARIZABLE CLOSE. Vyukov's queue has no close. We need one whose effect is a
+// single point: every push whose exchange precedes close()'s exchange is accepted (it will
+// be popped before PopStatus::Closed); every later push returns PushResult::Closed and the
+// caller keeps its node. close() stores `closed_` (seq_cst), then exchanges a `sentinel_`
+// node into `tail_` and links the previous tail to it; the consumer reports Closed when it
+// reaches the sentinel. A producer learns on which side of the sentinel its exchange landed:
+//
+//   fast path  After its exchange the producer loads `closed_` (seq_cst). If it reads 0, its
+//              load precedes close()'s store in the seq_cst order, hence its exchange
+//              precedes close()'s exchange: accepted. (Dekker: store-then-exchange in close,
+//              exchange-then-load here; both seq_cst, so TSan checks exactly this pairing.)
+//   slow path  Read 1: the answer is its predecessor's. If `prev` is the sentinel: refused.
+//              Otherwise wait until the predecessor's producer has published its verdict
+//              (every producer stores its verdict in its own node before linking) and copy
+//              it. Waits only happen after close() began, and each is bounded by one other
+//              producer's progress, like the consumer's window above.
+//   refusal    A refused producer links `prev->next = node` too (telling prev's owner that it
+//              has finished reading prev), then tries CAS(tail_: node -> sentinel_). If that
+//              succeeds nobody will ever read its node; if it fails, a successor exists and
+//              the producer waits until that successor's link, its last access to the node.
+//              Then the node is the caller's again.
+//
+// A node is never popped before its successor has linked to it, so a successor that reads
+// its predecessor's verdict always reads a live node.
+//
+// MEMORY. Intrusive: the inbox allocates nothing. A node must stay alive and untouched from
+// push until pop returns it (accepted) or push returns Closed (refused). MpscQueue<T>
+// (mpsc_queue.hpp) is the value-typed wrapper that owns and recycles nodes.
+//
+// WHEN NOT TO USE IT. Several consumers (use a deque or an MPMC queue); bounded capacity or
+// backpressure (use the channel); a consumer that must sleep until an item arrives (pair it
+// with the loop's wake protocol — the inbox itself never blocks); strict wait-freedom for
+// the consumer (a preempted producer delays everything behind it).
+//
+// MUTANTS (build flags that seed known bugs; the checks in stress/, tests/model/ and tla/
+// must catch them): HANDOFF_MUTANT_INBOX_LINK_RELAXED (link store relaxed: payload race),
+// HANDOFF_MUTANT_INBOX_CLOSE_PRECHECK (closed_ checked before the exchange, not after: a
+// push returns Pushed but lands behind the sentinel and is lost).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "results.hpp"
+#include "sync.hpp"
+
+namespace handoff {
+
+// The hook an inbox node embeds (as a base or member). 16 bytes.
+struct InboxHook {
+  sync::atomic<InboxHook*> next{nullptr};
+  sync::atomic<std::uint32_t> verdict{0};
+};
+
+class MpscInbox {
+ public:
+  using Node = InboxHook;
+
+  struct Popped {
+    PopStatus status;
+    Node* node;  // non-null iff status == Item
+  };
+
+  struct Drained {
+    std::size_t count;  // items handed to the callback, in FIFO order
+    PopStatus stop;     // why it stopped: Item (hit max), Empty, Retry or Closed
+  };
+
+  MpscInbox() noexcept : tail_(&stub_), head_(&stub_) {
+    stub_.verdict.store(kAccepted, std::memory_order_relaxed);  // before any thread can see the inbox
+  }
+  MpscInbox(const MpscInbox&) = delete;
+  MpscInbox& operator=(const MpscInbox&) = delete;
+
+  // Any thread. Pushed: the node now belongs to the inbox until pop returns it. Closed: the
+  // node was never visible to the consumer and is the caller's again.
+  PushResult push(Node* n) noexcept {
+    return publish(n) ? PushResult::Pushed : PushResult::Closed;
+  }
+
+  // Consumer only. Takes the oldest linked node, or says why there is none.
+  Popped pop() noexcept {
+    Node* head = head_;
+    if (head == &sentinel_) return {PopStatus::Closed, nullptr};
+    // acquire: pairs with the link store (release) of head's successor, so the successor's
+    // payload, written before its producer's exchange, is visible.
+    Node* next = head->next.load(std::memory_order_acquire);
+    if (head == &stub_) {
+      if (next == nullptr) {
+        // seq_cst: a plain read of who pushed last; an exchange we do not see yet is a push
+        // that has not happened for us, so Empty is a correct answer at this point.
+        return {tail_.load(std::memory_order_seq_cst) == &stub_ ? PopStatus::Empty
+                                                                 : PopStatus::Retry,
+                nullptr};
+      }
+      head_ = next;  // skip the stub
+      head = next;
+      if (head == &sentinel_) return {PopStatus::Closed, nullptr};
+      next = head->next.load(std::memory_order_acquire);  // pairs with the successor's link (release)
+    }
+    if (next != nullptr) {
+      head_ = next;
+      return {PopStatus::Item, head};
+    }
+    // head is the last linked node. If a producer has already swung tail_ past it, it is in
+    // the window: Retry. Otherwise re-push the stub behind head so head can be handed out.
+    if (tail_.load(std::memory_order_seq_cst) != head) return {PopStatus::Retry, nullptr};  // sees any exchange after head's
+    publish(&stub_);  // refused only if close() won the race; then close links head->next
+    next = head->next.load(std::memory_order_acquire);  // pairs with the stub's or a producer's or close()'s link (release)
+    if (next != nullptr) {
+      head_ = next;
+      return {PopStatus::Item, head};
+    }
+    return {PopStatus::Retry, nullptr};
+  }
+
+  // Consumer only. Hands up to `max` nodes to fn(Node*), oldest first, in one pass.
+  template <class F>
+  Drained drain(std::size_t max, F&& fn) {
+    std::size_t n = 0;
+    while (n < max) {
+      Popped p = pop();
+      if (p.status != PopStatus::Item) return {n, p.status};
+      ++n;
+      fn(p.node);
+    }
+    return {n, PopStatus::Item};
+  }
+
+  // Any thread, idempotent. After close() returns, every later push returns Closed, and the
+  // consumer sees every earlier-accepted node, then PopStatus::Closed.
+  void close() noexcept {
+    // seq_cst: the store half of the Dekker pair with publish()'s exchange-then-load of
+    // closed_; as an RMW it also makes a second close() a no-op.
+    if (closed_.exchange(1, std::memory_order_seq_cst) != 0) return;
+    // seq_cst: the linearization point of close. Exchanges before it are accepted pushes.
+    Node* last = tail_.exchange(&sentinel_, std::memory_order_seq_cst);
+    // release: pairs with the consumer's acquire load of last->next; end of stream.
+    last->next.store(&sentinel_, std::memory_order_release);
+  }
+
+  // Any thread. True once close() has begun.
+  bool is_closed() const noexcept {
+    return closed_.load(std::memory_order_acquire) != 0;  // pairs with close()'s exchange; a hint only
+  }
+
+ private:
+  enum : std::uint32_t { kUnknown = 0, kAccepted = 1, kRefused = 2 };
+
+  // Push `n`; true if accepted, false if refused (then `n` is free again on return).
+  bool publish(Node* n) noexcept {
+    // relaxed: both are published to our successor and to the consumer by the exchange below
+    // (release half), and no one can reach n before it.
+    n->next.store(nullptr, std::memory_order_relaxed);       // published by the exchange
+    n->verdict.store(kUnknown, std::memory_order_relaxed);   // published by the exchange
+    std::uint32_t verdict = kAccepted;
+#if defined(HANDOFF_MUTANT_INBOX_CLOSE_PRECHECK)
+    // MUTANT: check-then-act. A close() between this load and the exchange is missed, and
+    // the node lands behind the sentinel while the caller is told Pushed.
+    const bool closed_before = closed_.load(std::memory_order_seq_cst) != 0;  // mutant: wrong side of the exchange
+    Node* prev = tail_.exchange(n, std::memory_order_seq_cst);  // mutant: as below
+    if (closed_before) verdict = (prev == &sentinel_) ? kRefused : wait_verdict(prev);
+#else
+    // seq_cst exchange: release publishes n's fields; acquire makes prev's fields readable;
+    // seq_cst orders it before the closed_ load below against close()'s store-then-exchange.
+    Node* prev = tail_.exchange(n, std::memory_order_seq_cst);
+    // seq_cst: the load half of the Dekker pair with close()'s closed_ exchange (see header).
+    if (closed_.load(std::memory_order_seq_cst) != 0) {
+      verdict = (prev == &sentinel_) ? kRefused : wait_verdict(prev);
+    }
+#endif
+    // release: pairs with wait_verdict()'s acquire load in our successor's slow path.
+    n->verdict.store(verdict, std::memory_order_release);
+    if (prev != &sentinel_) {
+#if defined(HANDOFF_MUTANT_INBOX_LINK_RELAXED)
+      prev->next.store(n, std::memory_order_relaxed);  // MUTANT: payload no longer published
+#else
+      // release: pairs with the consumer's acquire load of prev->next (publishes n's payload),
+      // and, for a refused prev, with its producer's acquire wait in settle_refused().
+      prev->next.store(n, std::memory_order_release);
+#endif
+    }
+    if (verdict == kRefused) {
+      settle_refused(n);
+      return false;
+    }
+    return true;
+  }
+
+  // Slow path: copy the verdict of our predecessor, published by its producer.
+  std::uint32_t wait_verdict(Node* prev) noexcept {
+    for (;;) {
+      // acquire: pairs with the predecessor producer's release store of its verdict.
+      const std::uint32_t v = prev->verdict.load(std::memory_order_acquire);
+      if (v != kUnknown) return v;
+      sync::yield();  // bounded by that producer's progress; yield so it can run on 2 cores
+    }
+  }
+
+  // A refused node may still be read by a successor's slow path: wait until no one will.
+  void settle_refused(Node* n) noexcept {
+    Node* expected = n;
+    // seq_cst: an exchange after this CAS gets the sentinel (refused at once) and never sees n.
+    if (tail_.compare_exchange_strong(expected, &sentinel_, std::memory_order_seq_cst,
+                                      std::memory_order_seq_cst)) {
+      return;
+    }
+    // A successor exchanged after us; its link store is its last access to n.
+    // acquire: pairs with the successor's release link store.
+    while (n->next.load(std::memory_order_acquire) == nullptr) sync::yield();
+  }
+
+  // Producers' side: swung by every push. Its own cache line: this is the contended word.
+  alignas(64) sync::atomic<Node*> tail_;
+  // Read by every push, written once by close(): stays shared in every cache until then.
+  alignas(64) sync::atomic<std::uint32_t> closed_{0};
+  // Consumer's side: plain, consumer-only.
+  alignas(64) Node* head_;
+  // Linked to by producers; re-pushed by the consumer.
+  alignas(64) Node stub_;
+  // End-of-stream marker; never popped as an item.
+  Node sentinel_;
+};
+
+}  // namespace handoff

@@ -1,0 +1,210 @@
+// handoff/primitives/mpsc_queue.hpp — value-typed MPSC queue over the intrusive inbox.
+//
+// WHAT: MpscQueue<T> stores T (move-only works) in nodes of an MpscInbox and recycles the
+// nodes, so a steady stream of push/pop calls no allocator after warm-up.
+//
+// THREAD ROLES
+//   push, close, is_closed           any thread
+//   try_pop, drain, stats            consumer only (one thread at a time)
+//   destructor                       no other thread may still use the queue
+//
+// NODE RECYCLING, AND WHY THIS SCHEME. Nodes are allocated by producers and freed by the
+// consumer, so a per-thread cache alone drains on one side and grows on the other. Instead:
+//  * the consumer collects popped nodes in a private batch and, every kReturnBatch nodes,
+//    pushes the whole batch onto the queue's return stack with one CAS (Treiber push; a
+//    single pushing thread, so no ABA on push);
+//  * a producer whose thread-local cache is empty takes the *whole* return stack with one
+//    exchange (nothing to compare, so no ABA on pop either — the hazard of a Treiber pop,
+//    where a node is popped, reused and pushed back between a read and a CAS, never arises);
+//  * only when both are empty does a producer call operator new.
+// Steady state: one CAS per kReturnBatch pops, one exchange per refill, no malloc. Memory
+// held is bounded by the high-water mark of items in flight plus one batch per thread.
+// Thread-local caches are per element type (a node is just memory, any queue of the same T
+// may reuse it) and are freed when their thread exits. Alternatives rejected: a shared
+// Treiber free list popped by producers (ABA; needs tagged pointers or hazard pointers);
+// per-producer block allocators (need producer registration, which the loop's anonymous
+// posting threads do not have).
+//
+// CLOSE. As MpscInbox: linearizable. push() returns Closed and leaves the caller's value
+// untouched; items accepted before close() are still popped, then try_pop says Closed.
+// Items still queued when the queue is destroyed are destroyed and counted in
+// stats().dropped.
+//
+// WHEN NOT TO USE IT: as for MpscInbox; and for payloads you already heap-allocate, use the
+// inbox directly with the hook embedded in your object.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "mpsc_inbox.hpp"
+
+namespace handoff {
+
+template <class T>
+class MpscQueue {
+ public:
+  using value_type = T;
+
+  struct Stats {
+    std::uint64_t popped = 0;           // items handed out by try_pop / drain
+    std::uint64_t dropped = 0;          // items destroyed unpopped by the destructor
+  };
+
+  MpscQueue() = default;
+  MpscQueue(const MpscQueue&) = delete;
+  MpscQueue& operator=(const MpscQueue&) = delete;
+
+  ~MpscQueue() {
+    for (;;) {
+      MpscInbox::Popped p = inbox_.pop();
+      if (p.status == PopStatus::Item) {
+        Node* n = static_cast<Node*>(p.node);
+        n->value().~T();
+        ++stats_.dropped;
+        delete n;
+      } else if (p.status == PopStatus::Retry) {
+        sync::yield();  // a push still in its window: contract says none may be, but never lose it
+      } else {
+        break;
+      }
+    }
+    free_chain(batch_);
+    // acquire: pairs with the consumer-side release CAS that published these nodes.
+    free_chain(static_cast<Node*>(returned_.exchange(nullptr, std::memory_order_acquire)));
+  }
+
+  // Any thread. Pushed: the value was moved in. Closed: `v` is left as it was.
+  PushResult push(T&& v) { return push_impl(std::move(v)); }
+  PushResult push(const T& v) { return push_impl(v); }
+
+  // Consumer only.
+  std::optional<T> try_pop() {
+    std::optional<T> out;
+    MpscInbox::Popped p = inbox_.pop();
+    if (p.status == PopStatus::Item) out.emplace(take(static_cast<Node*>(p.node)));
+    return out;
+  }
+
+  // Consumer only. Says why nothing was taken (Empty, Retry, Closed) when it returns no Item.
+  PopStatus try_pop(T& out) {
+    MpscInbox::Popped p = inbox_.pop();
+    if (p.status == PopStatus::Item) out = take(static_cast<Node*>(p.node));
+    return p.status;
+  }
+
+  // Consumer only. fn(T&&) for up to `max` items, oldest first.
+  template <class F>
+  MpscInbox::Drained drain(std::size_t max, F&& fn) {
+    return inbox_.drain(max, [&](MpscInbox::Node* n) { fn(take(static_cast<Node*>(n))); });
+  }
+
+  void close() noexcept { inbox_.close(); }
+  bool is_closed() const noexcept { return inbox_.is_closed(); }
+
+  // Consumer only.
+  const Stats& stats() const noexcept { return stats_; }
+
+ private:
+  struct Node : InboxHook {
+    alignas(T) unsigned char storage[sizeof(T)];
+    T& value() noexcept { return *std::launder(reinterpret_cast<T*>(storage)); }
+  };
+
+  static constexpr std::size_t kReturnBatch = 32;
+
+  // A producer thread's private stock of free nodes (per element type).
+  struct Cache {
+    Node* head = nullptr;
+    ~Cache() { free_chain(head); }
+  };
+  static Cache& cache() noexcept {
+    thread_local Cache c;
+    return c;
+  }
+
+  static Node* next_of(Node* n) noexcept {
+    // relaxed: a private chain (our cache or batch), already acquired as a whole.
+    return static_cast<Node*>(n->next.load(std::memory_order_relaxed));
+  }
+
+  static void free_chain(Node* n) noexcept {
+    while (n != nullptr) {
+      Node* next = next_of(n);
+      delete n;
+      n = next;
+    }
+  }
+
+  Node* allocate() {
+    Cache& c = cache();
+    if (c.head == nullptr) {
+      // acquire: pairs with return_batch()'s release CAS: the consumer's last use of each node
+      // (destroying its value, writing its links) happens-before our reuse.
+      c.head = static_cast<Node*>(returned_.exchange(nullptr, std::memory_order_acquire));
+    }
+    if (c.head == nullptr) return new Node;
+    Node* n = c.head;
+    c.head = next_of(n);
+    return n;
+  }
+
+  void release_to_cache(Node* n) noexcept {
+    Cache& c = cache();
+    n->next.store(c.head, std::memory_order_relaxed);  // private chain: no other thread sees it
+    c.head = n;
+  }
+
+  template <class U>
+  PushResult push_impl(U&& v) {
+    Node* n = allocate();
+    ::new (static_cast<void*>(n->storage)) T(std::forward<U>(v));
+    if (inbox_.push(n) == PushResult::Pushed) return PushResult::Pushed;
+    // Refused: give the value back untouched (for an rvalue, move it back), recycle the node.
+    if constexpr (!std::is_lvalue_reference_v<U>) v = std::move(n->value());
+    n->value().~T();
+    release_to_cache(n);
+    return PushResult::Closed;
+  }
+
+  T take(Node* n) {
+    T out(std::move(n->value()));
+    n->value().~T();
+    ++stats_.popped;
+    recycle(n);
+    return out;
+  }
+
+  // Consumer only: batch freed nodes, publish a batch with one CAS.
+  void recycle(Node* n) noexcept {
+    n->next.store(batch_, std::memory_order_relaxed);  // private batch chain
+    if (batch_ == nullptr) batch_tail_ = n;
+    batch_ = n;
+    if (++batch_size_ < kReturnBatch) return;
+    InboxHook* top = returned_.load(std::memory_order_relaxed);  // the CAS re-checks it
+    do {
+      batch_tail_->next.store(top, std::memory_order_relaxed);  // published by the CAS below
+      // release: pairs with allocate()'s acquire exchange, publishing the batch's links and
+      // ordering our destruction of each value before a producer's reuse of the node.
+    } while (!returned_.compare_exchange_weak(top, batch_, std::memory_order_release,
+                                              std::memory_order_relaxed));  // failure: retry only
+    batch_ = nullptr;
+    batch_tail_ = nullptr;
+    batch_size_ = 0;
+  }
+
+  MpscInbox inbox_;
+  // Return stack: pushed by the consumer (one CAS per batch), taken whole by producers.
+  alignas(64) sync::atomic<InboxHook*> returned_{nullptr};
+  // Consumer-only state.
+  alignas(64) Node* batch_ = nullptr;
+  Node* batch_tail_ = nullptr;
+  std::size_t batch_size_ = 0;
+  Stats stats_;
+};
+
+}  // namespace handoff
