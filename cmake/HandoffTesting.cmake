@@ -1,7 +1,15 @@
 # Helpers every test folder uses, so each primitive's set is registered the same way.
 
-# Soak mode is a runtime switch (HANDOFF_SOAK=1 in the environment, set by `make soak`):
-# the same binaries run bounded slices under ctest and full counts in a soak.
+# Soak mode: the same binaries run bounded slices under `make test` and the full counts under
+# `make soak`, which configures its own build dirs with -DHANDOFF_SOAK=ON. Then every test gets
+# HANDOFF_SOAK=1 in its environment and a day-long TIMEOUT (the binaries' watchdogs still
+# catch hangs). handoff_test_timeout(<seconds>) gives the TIMEOUT to use.
+option(HANDOFF_SOAK "Register tests with full counts (make soak)" OFF)
+function(handoff_soak_properties test)
+  if(HANDOFF_SOAK)
+    set_tests_properties(${test} PROPERTIES ENVIRONMENT "HANDOFF_SOAK=1" TIMEOUT 86400)
+  endif()
+endfunction()
 
 # One Catch2 main per build, compiled once.
 function(handoff_catch_main)
@@ -30,6 +38,7 @@ function(handoff_add_stress_test name)
   target_link_libraries(${name} PRIVATE handoff::handoff handoff_dev)
   add_test(NAME stress.${name} COMMAND ${name} ${S_ARGS})
   set_tests_properties(stress.${name} PROPERTIES LABELS "stress" TIMEOUT 240)
+  handoff_soak_properties(stress.${name})
 endfunction()
 
 # handoff_add_mutant_check(<test-name> EXPECT <regex> COMMAND <cmd...>) : a check that must
