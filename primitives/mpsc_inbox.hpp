@@ -165,6 +165,15 @@ class MpscInbox {
     last->next.store(&sentinel_, std::memory_order_release);
   }
 
+  // Consumer only. True if no push has taken effect since the consumer's last pop: the
+  // re-check of a sleep protocol (loop/wake_gate.hpp). The seq_cst load of tail_ is the load
+  // half of a Dekker pair: the loop stores "sleeping" (seq_cst) and then calls this; a
+  // producer exchanges tail_ (seq_cst) and then loads "sleeping". At least one of the two
+  // sees the other, so an item is never left unseen while the loop sleeps unsignalled.
+  bool consumer_sees_empty() const noexcept {
+    return head_ == &stub_ && tail_.load(std::memory_order_seq_cst) == &stub_;  // see above
+  }
+
   // Any thread. True once close() has begun.
   bool is_closed() const noexcept {
     return closed_.load(std::memory_order_acquire) != 0;  // pairs with close()'s exchange; a hint only

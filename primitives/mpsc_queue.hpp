@@ -104,6 +104,8 @@ class MpscQueue {
   }
 
   void close() noexcept { inbox_.close(); }
+  // Consumer only: see MpscInbox::consumer_sees_empty (the sleep re-check).
+  bool consumer_sees_empty() const noexcept { return inbox_.consumer_sees_empty(); }
   bool is_closed() const noexcept { return inbox_.is_closed(); }
 
   // Consumer only.

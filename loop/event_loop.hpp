@@ -1,0 +1,728 @@
+// handoff/loop/event_loop.hpp — a single-threaded event loop with asyncio's names and
+// semantics, whose only cross-thread entry is the lock-free MPSC inbox.
+//
+// THREADS. A loop belongs to the thread that runs it. While it runs, its loop-thread-only
+// methods must be called from that thread (checked, with WrongThreadError, in debug and
+// sanitizer builds); from other threads use call_soon_threadsafe(), stop(), or a LoopRef
+// (threadsafe()), whose shared core keeps posting safe even after the EventLoop is gone.
+// docs/loop.md has the table of which method may be called from where.
+//
+// ONE ITERATION (asyncio's _run_once):
+//   1. run up to `inbox_batch` callbacks posted from other threads, oldest first;
+//   2. if nothing is ready: spin up to `spin_budget` watching the inbox, then sleep in
+//      epoll_wait through the WakeGate handshake (announce, re-check, sleep) until the next
+//      timer, an fd event or a wake signal;
+//   3. dispatch fd events; move due timers to the ready queue;
+//   4. run the callbacks that were ready when the step began (later ones wait a turn), so a
+//      flood of posts cannot starve timers or tasks, and a callback that re-posts itself
+//      cannot starve the rest.
+//
+// THE LEDGER (stats()): every callback handed to call_soon, call_soon_threadsafe, call_later
+// or call_at is counted once as posted and once as exactly one of run, cancelled (a timer
+// handle cancelled before it fired), refused (the loop was closed: the post threw
+// LoopClosedError) or dropped (accepted, then discarded unrun by close()). Once the loop is
+// closed and no thread is posting, posted = run + cancelled + refused + dropped.
+// Cross-thread posts are counted in per-thread slots (no shared RMW on the push path).
+//
+// CLOSE. close() refuses all later posts (LoopClosedError), drops what was accepted but never
+// ran (running each callback's drop hook, so a thread waiting on a result hears
+// LoopClosedError), completes every task the loop owns with LoopClosedError, and runs the
+// close hooks (the default executor's shutdown). It is not allowed while the loop runs.
+//
+// DEVIATIONS FROM ASYNCIO: stop() is thread-safe; call_soon/call_soon_threadsafe return
+// nothing (a cancellable Handle costs an allocation per post; timers return one); a closed
+// loop throws LoopClosedError (asyncio: RuntimeError).
+#pragma once
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <queue>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../primitives/mpsc_queue.hpp"
+#include "../primitives/per_thread_counter.hpp"
+#include "../primitives/sync.hpp"
+#include "callback.hpp"
+#include "errors.hpp"
+#include "wake_gate.hpp"
+
+#if !defined(HANDOFF_LOOP_THREAD_CHECKS)
+#if !defined(NDEBUG) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define HANDOFF_LOOP_THREAD_CHECKS 1
+#else
+#define HANDOFF_LOOP_THREAD_CHECKS 0
+#endif
+#endif
+
+namespace handoff {
+
+class EventLoop;
+class TaskBase;
+template <class T>
+class Task;
+template <class T>
+class Future;
+
+// A cell holding the loop's address until close(): futures and tasks keep a shared copy, so
+// one that outlives its loop sees nullptr (and drops its callbacks) instead of freed memory.
+struct LoopCell {
+  EventLoop* loop;
+};
+
+// The ledger and the sleep/wake counters. See the header comment for the ledger's identity.
+struct LoopStats {
+  std::uint64_t posted = 0;     // call_soon + call_soon_threadsafe + timers (attempts)
+  std::uint64_t run = 0;        // callbacks that ran (including ones that threw)
+  std::uint64_t cancelled = 0;  // timers cancelled before they fired
+  std::uint64_t refused = 0;    // posts refused because the loop was closed
+  std::uint64_t dropped = 0;    // accepted, discarded unrun by close()
+  std::uint64_t posted_threadsafe = 0;  // the cross-thread part of `posted`
+  std::uint64_t sleeps = 0;             // announced sleeps (WakeGate::announce_sleep)
+  std::uint64_t sleeps_cancelled = 0;   // sleeps the re-check cancelled
+  std::uint64_t wake_signals = 0;       // eventfd writes by producers (<= sleeps)
+  std::uint64_t wakeups = 0;            // epoll returns with the eventfd readable
+  std::uint64_t spurious_wakeups = 0;   // of those, ones whose signal had been cancelled
+  std::uint64_t batches = 0;            // inbox batches run
+  std::uint64_t iterations = 0;         // loop iterations
+  std::uint64_t exceptions = 0;         // exceptions passed to the exception handler
+
+  bool balanced() const noexcept { return posted == run + cancelled + refused + dropped; }
+};
+
+// What the exception handler receives (asyncio's context dict).
+struct ExceptionContext {
+  std::string message;
+  std::exception_ptr exception;
+};
+
+namespace detail {
+
+inline std::uint64_t this_thread_ordinal() noexcept {
+  static std::atomic<std::uint64_t> next{1};
+  thread_local const std::uint64_t mine = next.fetch_add(1, std::memory_order_relaxed);  // uniqueness only
+  return mine;
+}
+
+// The part of a loop that other threads touch. Shared (ref-counted) between the EventLoop
+// and every LoopRef, so a post that races the loop's destruction finds a closed inbox, not
+// freed memory, and never writes to a closed (possibly reused) eventfd number.
+struct LoopCore {
+  LoopCore() {
+    wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd < 0) throw std::system_error(errno, std::generic_category(), "handoff: eventfd");
+  }
+  ~LoopCore() { ::close(wake_fd); }
+  LoopCore(const LoopCore&) = delete;
+  LoopCore& operator=(const LoopCore&) = delete;
+
+  // Any thread. Throws LoopClosedError if the loop is closed.
+  void post(Callback&& cb) {
+    posted.add();
+    if (inbox.push(std::move(cb)) != PushResult::Pushed) {
+      refused.fetch_add(1, std::memory_order_relaxed);  // a statistic; rare (closed loop only)
+      cb.drop();  // the caller's callback never runs: its drop hook says so
+      throw LoopClosedError("call_soon_threadsafe() after close()");
+    }
+    wake_if_sleeping();
+  }
+
+  // Any thread, after making work visible (a push or the stop flag).
+  void wake_if_sleeping() noexcept {
+    if (gate.claim_wake()) {
+      wake_signals.fetch_add(1, std::memory_order_relaxed);  // a statistic; at most once per sleep
+      const std::uint64_t one = 1;
+      // The eventfd counter saturates only after 2^64-2 writes; EAGAIN cannot happen here.
+      [[maybe_unused]] ssize_t n = ::write(wake_fd, &one, sizeof one);
+    }
+  }
+
+  // Any thread.
+  void request_stop() noexcept {
+    // seq_cst: like a push, ordered before claim_wake's load (the loop re-checks it).
+    stop_requested.store(1, std::memory_order_seq_cst);
+    wake_if_sleeping();
+  }
+
+  MpscQueue<Callback> inbox;
+  WakeGate gate;
+  int wake_fd = -1;
+  PerThreadCounter posted;
+  sync::atomic<std::uint64_t> refused{0};
+  sync::atomic<std::uint64_t> wake_signals{0};
+  sync::atomic<std::uint32_t> stop_requested{0};
+};
+
+inline thread_local EventLoop* t_running_loop = nullptr;
+
+}  // namespace detail
+
+// A thread-safe reference to a loop: post to it and stop it from any thread, for as long as
+// you hold it, even after the EventLoop itself is destroyed (then posts throw LoopClosedError).
+class LoopRef {
+ public:
+  LoopRef() = default;
+  explicit LoopRef(std::shared_ptr<detail::LoopCore> core) : core_(std::move(core)) {}
+
+  void call_soon_threadsafe(Callback fn) const { core_->post(std::move(fn)); }
+  void stop() const noexcept { core_->request_stop(); }
+  bool is_closed() const noexcept { return core_->inbox.is_closed(); }
+  explicit operator bool() const noexcept { return core_ != nullptr; }
+
+ private:
+  std::shared_ptr<detail::LoopCore> core_;
+};
+
+// A cancellable timer (call_later / call_at). Loop thread only.
+class TimerHandle {
+ public:
+  TimerHandle() = default;
+  void cancel();
+  bool cancelled() const noexcept { return entry_ && entry_->cancelled; }
+  std::chrono::steady_clock::time_point when() const noexcept { return entry_->when; }
+
+ private:
+  friend class EventLoop;
+  struct Entry {
+    std::chrono::steady_clock::time_point when;
+    std::uint64_t seq;
+    Callback fn;
+    EventLoop* loop;
+    bool cancelled = false;
+    bool fired = false;
+  };
+  explicit TimerHandle(std::shared_ptr<Entry> e) : entry_(std::move(e)) {}
+  std::shared_ptr<Entry> entry_;
+};
+
+class EventLoop {
+ public:
+  using clock = std::chrono::steady_clock;
+  using time_point = clock::time_point;
+
+  struct Options {
+    // Spin this long watching the inbox before sleeping. 0 = sleep at once. The default is
+    // about one wake's cost on a VM (13–27 µs): spinning longer than a wake costs more than
+    // it saves; spinning not at all pays a wake for every post that arrives just after.
+    std::chrono::nanoseconds spin_budget = std::chrono::microseconds(20);
+    // Callbacks from other threads run per iteration, at most.
+    std::size_t inbox_batch = 256;
+  };
+
+  EventLoop() : EventLoop(Options{}) {}
+  explicit EventLoop(Options opts)
+      : opts_(opts),
+        core_(std::make_shared<detail::LoopCore>()),
+        cell_(std::make_shared<LoopCell>(LoopCell{this})) {
+    epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "handoff: epoll_create1");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = core_->wake_fd;
+    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, core_->wake_fd, &ev) != 0) {
+      const int e = errno;
+      ::close(epfd_);
+      throw std::system_error(e, std::generic_category(), "handoff: epoll_ctl(eventfd)");
+    }
+  }
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+  ~EventLoop() {
+    if (!closed_) close();
+  }
+
+  // ---- scheduling ------------------------------------------------------------------------
+
+  // Loop thread. Run fn on a later iteration, after what is already ready (FIFO).
+  void call_soon(Callback fn) {
+    check_thread("call_soon");
+    ++posted_local_;
+    if (closed_) {
+      ++refused_local_;
+      fn.drop();
+      throw LoopClosedError("call_soon() after close()");
+    }
+    ready_.push_back(std::move(fn));
+  }
+
+  // Any thread. Wakes the loop if it sleeps. Throws LoopClosedError once the loop is closed.
+  void call_soon_threadsafe(Callback fn) { core_->post(std::move(fn)); }
+
+  // Loop thread. Run fn once `delay` has passed (never earlier; as soon as possible after).
+  TimerHandle call_later(std::chrono::nanoseconds delay, Callback fn) {
+    return call_at(time() + delay, std::move(fn));
+  }
+
+  // Loop thread. Run fn at `when` on the loop's clock (time()).
+  TimerHandle call_at(time_point when, Callback fn) {
+    check_thread("call_at");
+    ++posted_local_;
+    if (closed_) {
+      ++refused_local_;
+      fn.drop();
+      throw LoopClosedError("call_later()/call_at() after close()");
+    }
+    auto e = std::make_shared<TimerHandle::Entry>(
+        TimerHandle::Entry{when, timer_seq_++, std::move(fn), this});
+    timers_.push(e);
+    return TimerHandle(std::move(e));
+  }
+
+  // The loop's clock: monotonic (std::chrono::steady_clock), any thread.
+  time_point time() const noexcept { return clock::now(); }
+
+  // ---- running -----------------------------------------------------------------------------
+
+  // Run until stop(). On the calling thread, which becomes the loop's thread.
+  void run_forever() {
+    if (closed_) throw LoopClosedError("run_forever() on a closed loop");
+    if (running_) throw InvalidStateError("run_forever(): this loop is already running");
+    if (detail::t_running_loop != nullptr) {
+      throw InvalidStateError("run_forever(): another loop is already running in this thread");
+    }
+    struct Running {
+      EventLoop& l;
+      explicit Running(EventLoop& loop) : l(loop) {
+        l.owner_.store(detail::this_thread_ordinal(), std::memory_order_relaxed);  // debug check only
+        l.running_ = true;
+        detail::t_running_loop = &l;
+      }
+      ~Running() {
+        l.running_ = false;
+        l.stopping_ = false;
+        detail::t_running_loop = nullptr;
+        l.owner_.store(0, std::memory_order_relaxed);  // debug check only
+      }
+    } running(*this);
+    for (;;) {
+      run_once();
+      if (stopping_) break;
+    }
+  }
+
+  // Any thread. run_forever returns after finishing the current iteration. Before
+  // run_forever, it makes the next run_forever do one iteration and return (as asyncio).
+  void stop() noexcept {
+    if (running_in_this_thread()) {
+      stopping_ = true;
+    } else {
+      core_->request_stop();
+    }
+  }
+
+  // Loop thread, not while running. Idempotent. See the header comment.
+  void close() {
+    if (running_) throw InvalidStateError("close() while the loop is running; stop() it first");
+    if (closed_) return;
+    closed_ = true;
+    core_->inbox.close();
+    for (;;) {  // everything accepted before the close: drop it (its drop hook runs)
+      Callback cb;
+      const PopStatus s = core_->inbox.try_pop(cb);
+      if (s == PopStatus::Item) {
+        cb.drop();
+        ++dropped_;
+      } else if (s == PopStatus::Retry) {
+        sync::yield();  // a push accepted before close() is still linking: it will be there
+      } else {
+        break;  // Closed: all accepted pushes seen
+      }
+    }
+    while (!ready_.empty()) {
+      ready_.front().drop();
+      ready_.pop_front();
+      ++dropped_;
+    }
+    while (!timers_.empty()) {
+      auto e = timers_.top();
+      timers_.pop();
+      if (!e->cancelled && !e->fired) {
+        e->fn.drop();
+        ++dropped_;
+      }
+    }
+    abandon_tasks();
+    cell_->loop = nullptr;
+    readers_.clear();
+    writers_.clear();
+    auto hooks = std::move(close_hooks_);
+    for (auto& h : hooks) h();
+    ::close(epfd_);
+    epfd_ = -1;
+  }
+
+  bool is_running() const noexcept { return running_; }
+  bool is_closed() const noexcept { return closed_; }
+
+  // ---- tasks (defined in task.hpp) ------------------------------------------------------------
+
+  // Loop thread. Schedule the coroutine as a task owned by the loop: it runs even if nobody
+  // awaits it. Returns its future: await it, cancel it, or read its result.
+  template <class T>
+  Future<T> create_task(Task<T> coro);
+  // Run the loop until the task or future is done; return its result or rethrow.
+  template <class T>
+  T run_until_complete(Task<T> coro);
+  template <class T>
+  T run_until_complete(Future<T> fut);
+
+  const std::shared_ptr<LoopCell>& cell() const noexcept { return cell_; }
+
+  // A thread-safe handle (post, stop) that keeps the shared core alive.
+  LoopRef threadsafe() const { return LoopRef(core_); }
+
+  // ---- fd readiness (epoll, level-triggered; loop thread) ----------------------------------
+
+  // fn runs on every iteration in which fd is readable, until remove_reader(fd).
+  void add_reader(int fd, std::function<void()> fn) { add_fd(fd, std::move(fn), readers_, "add_reader"); }
+  void add_writer(int fd, std::function<void()> fn) { add_fd(fd, std::move(fn), writers_, "add_writer"); }
+  bool remove_reader(int fd) { return remove_fd(fd, readers_, "remove_reader"); }
+  bool remove_writer(int fd) { return remove_fd(fd, writers_, "remove_writer"); }
+
+  // ---- errors and statistics ---------------------------------------------------------------
+
+  // Loop thread. Exceptions escaping callbacks (and tasks nobody awaited) go here. The
+  // default handler prints the message and the exception to stderr; the loop keeps running.
+  void set_exception_handler(std::function<void(const ExceptionContext&)> h) {
+    exception_handler_ = std::move(h);
+  }
+  void call_exception_handler(const ExceptionContext& ctx) noexcept {
+    ++exceptions_;
+    try {
+      if (exception_handler_) {
+        exception_handler_(ctx);
+        return;
+      }
+    } catch (...) {
+      std::fputs("handoff: the exception handler itself threw; reporting to stderr\n", stderr);
+    }
+    default_exception_handler(ctx);
+  }
+  static void default_exception_handler(const ExceptionContext& ctx) noexcept {
+    std::string what = "unknown exception";
+    if (ctx.exception) {
+      try {
+        std::rethrow_exception(ctx.exception);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+    }
+    std::fprintf(stderr, "handoff: %s: %s\n", ctx.message.c_str(), what.c_str());
+  }
+
+  // The loop thread, or any thread once the loop is not running and that thread has
+  // synchronized with the last one that ran it (e.g. joined it).
+  LoopStats stats() const {
+    LoopStats s;
+    s.posted_threadsafe = core_->posted.read();
+    s.posted = posted_local_ + s.posted_threadsafe;
+    s.run = run_;
+    s.cancelled = cancelled_;
+    s.refused = refused_local_ + core_->refused.load(std::memory_order_relaxed);  // statistic
+    s.dropped = dropped_;
+    s.sleeps = sleeps_;
+    s.sleeps_cancelled = sleeps_cancelled_;
+    s.wake_signals = core_->wake_signals.load(std::memory_order_relaxed);  // statistic
+    s.wakeups = wakeups_;
+    s.spurious_wakeups = spurious_wakeups_;
+    s.batches = batches_;
+    s.iterations = iterations_;
+    s.exceptions = exceptions_;
+    return s;
+  }
+
+  // Loop thread. Run fn when close() runs (after tasks are abandoned): e.g. shut down the
+  // default executor.
+  void add_close_hook(std::function<void()> fn) { close_hooks_.push_back(std::move(fn)); }
+
+  // The task the loop is running right now (nullptr between tasks). Loop thread.
+  TaskBase* current_task() const noexcept { return current_task_; }
+
+  // True if the caller is the thread running this loop.
+  bool running_in_this_thread() const noexcept { return detail::t_running_loop == this; }
+
+  // Throws WrongThreadError if the loop runs in another thread (debug/sanitizer builds).
+  void check_thread(const char* method) const {
+#if HANDOFF_LOOP_THREAD_CHECKS
+    const std::uint64_t owner = owner_.load(std::memory_order_relaxed);  // debug check only
+    if (owner != 0 && owner != detail::this_thread_ordinal()) throw WrongThreadError(method);
+#else
+    (void)method;
+#endif
+  }
+
+ private:
+  friend class TimerHandle;
+  friend class TaskBase;
+
+  using TimerPtr = std::shared_ptr<TimerHandle::Entry>;
+  struct TimerLater {
+    bool operator()(const TimerPtr& a, const TimerPtr& b) const noexcept {
+      return a->when != b->when ? a->when > b->when : a->seq > b->seq;
+    }
+  };
+
+  void run_callback(Callback& cb) {
+    try {
+      cb();
+    } catch (...) {
+      call_exception_handler({"exception in callback", std::current_exception()});
+    }
+    ++run_;
+  }
+
+  // Runs up to inbox_batch cross-thread callbacks. Returns the status that stopped it.
+  PopStatus run_inbox_batch() {
+    std::size_t n = 0;
+    PopStatus s = PopStatus::Item;
+    while (n < opts_.inbox_batch) {
+      Callback cb;
+      s = core_->inbox.try_pop(cb);
+      if (s != PopStatus::Item) break;
+      ++n;
+      run_callback(cb);
+    }
+    if (n > 0) ++batches_;
+    return s;
+  }
+
+  bool stop_was_requested() noexcept {
+    // seq_cst: the loop's side of the stop handshake (request_stop stores, then claims).
+    if (core_->stop_requested.load(std::memory_order_seq_cst) == 0) return false;
+    core_->stop_requested.store(0, std::memory_order_relaxed);  // loop thread consumes it
+    stopping_ = true;
+    return true;
+  }
+
+  void run_once() {
+    ++iterations_;
+    const PopStatus inbox = run_inbox_batch();
+    stop_was_requested();
+
+    std::int64_t timeout_ns = -1;  // -1: no timer, wait for a signal or an fd
+    const bool more_now = !ready_.empty() || stopping_ || inbox == PopStatus::Item ||
+                          inbox == PopStatus::Retry;
+    if (more_now) {
+      timeout_ns = 0;
+    } else if (!timers_.empty()) {
+      purge_cancelled_timers();
+      if (!timers_.empty()) {
+        const auto d = timers_.top()->when - time();
+        timeout_ns = d.count() <= 0 ? 0 : std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+      }
+    }
+
+    if (timeout_ns != 0) {
+      sleep_until_work(timeout_ns);
+    } else if (!readers_.empty() || !writers_.empty()) {
+      poll_fds(0);
+    } else if (inbox == PopStatus::Retry) {
+      sync::yield();  // a producer is mid-push: give it the core for a moment
+    }
+
+    fire_due_timers();
+
+    // Run what was ready when this step began; what those callbacks schedule waits a turn.
+    for (std::size_t todo = ready_.size(); todo > 0 && !ready_.empty(); --todo) {
+      Callback cb = std::move(ready_.front());
+      ready_.pop_front();
+      run_callback(cb);
+    }
+  }
+
+  // The sleep side of the WakeGate handshake. timeout_ns < 0: no timer pending.
+  void sleep_until_work(std::int64_t timeout_ns) {
+    // 1. Spin: a post arriving within about one wake's cost is taken without a syscall.
+    if (opts_.spin_budget.count() > 0) {
+      const auto deadline = time() + opts_.spin_budget;
+      for (unsigned i = 1;; ++i) {
+        if (!core_->inbox.consumer_sees_empty()) return;
+        if ((i & 63) == 0) {
+          if (time() >= deadline) break;
+          if (core_->stop_requested.load(std::memory_order_relaxed) != 0) return;  // hint; re-read seq_cst below
+        }
+        sync::spin_pause();
+      }
+      if (timeout_ns > 0) {
+        timeout_ns -= opts_.spin_budget.count();
+        if (timeout_ns < 0) timeout_ns = 0;
+      }
+    }
+    // 2. Announce, 3. re-check, 4. sleep or cancel: WakeGate::sleep, the code the model
+    // tests check. The re-check covers every source of work another thread can create.
+    ++sleeps_;
+    const WakeGate::SleepResult r = core_->gate.sleep(
+        [&] {
+          return !core_->inbox.consumer_sees_empty() ||
+                 core_->stop_requested.load(std::memory_order_seq_cst) != 0;  // Dekker load, as the inbox's
+        },
+        [&] { return poll_fds(timeout_ns); });
+    if (!r.slept) ++sleeps_cancelled_;
+    if (r.signal_pending) ++pending_spurious_;
+  }
+
+  // epoll_wait with a nanosecond timeout (epoll_pwait2). True if the wake eventfd was
+  // readable (then it has been reset). Dispatches fd events.
+  bool poll_fds(std::int64_t timeout_ns) {
+    epoll_event evs[64];
+    timespec ts{};
+    timespec* tsp = nullptr;
+    if (timeout_ns >= 0) {
+      ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000);
+      ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000);
+      tsp = &ts;
+    }
+    sync::step();
+    int n = ::epoll_pwait2(epfd_, evs, 64, tsp, nullptr);
+    if (n < 0) {
+      if (errno == EINTR) return false;
+      throw std::system_error(errno, std::generic_category(), "handoff: epoll_pwait2");
+    }
+    bool signalled = false;
+    for (int i = 0; i < n; ++i) {
+      const int fd = evs[i].data.fd;
+      if (fd == core_->wake_fd) {
+        std::uint64_t v;
+        [[maybe_unused]] ssize_t r = ::read(core_->wake_fd, &v, sizeof v);  // reset the counter
+        signalled = true;
+        ++wakeups_;
+        if (pending_spurious_ > 0) {
+          --pending_spurious_;
+          ++spurious_wakeups_;
+        }
+        continue;
+      }
+      const std::uint32_t e = evs[i].events;
+      if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) dispatch_fd(fd, readers_);
+      if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) dispatch_fd(fd, writers_);
+    }
+    return signalled;
+  }
+
+  void dispatch_fd(int fd, std::unordered_map<int, std::shared_ptr<std::function<void()>>>& table) {
+    auto it = table.find(fd);
+    if (it == table.end()) return;
+    auto fn = it->second;  // keep it alive even if it removes itself
+    try {
+      (*fn)();
+    } catch (...) {
+      call_exception_handler({"exception in fd callback", std::current_exception()});
+    }
+  }
+
+  void add_fd(int fd, std::function<void()> fn,
+              std::unordered_map<int, std::shared_ptr<std::function<void()>>>& table, const char* what) {
+    check_thread(what);
+    if (closed_) throw LoopClosedError(std::string(what) + "() after close()");
+    if (fd < 0) throw std::invalid_argument(std::string("handoff: ") + what + ": invalid fd");
+    const bool existed = readers_.count(fd) || writers_.count(fd);
+    table[fd] = std::make_shared<std::function<void()>>(std::move(fn));
+    update_epoll(fd, existed);
+  }
+
+  bool remove_fd(int fd, std::unordered_map<int, std::shared_ptr<std::function<void()>>>& table,
+                 const char* what) {
+    check_thread(what);
+    if (table.erase(fd) == 0) return false;
+    if (closed_) return true;
+    if (!readers_.count(fd) && !writers_.count(fd)) {
+      ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+    } else {
+      update_epoll(fd, true);
+    }
+    return true;
+  }
+
+  void update_epoll(int fd, bool existed) {
+    epoll_event ev{};
+    ev.events = (readers_.count(fd) ? EPOLLIN : 0u) | (writers_.count(fd) ? EPOLLOUT : 0u);
+    ev.data.fd = fd;
+    if (::epoll_ctl(epfd_, existed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) {
+      const int e = errno;
+      readers_.erase(fd);
+      writers_.erase(fd);
+      throw std::system_error(e, std::generic_category(), "handoff: epoll_ctl");
+    }
+  }
+
+  void purge_cancelled_timers() {
+    while (!timers_.empty() && timers_.top()->cancelled) timers_.pop();
+  }
+
+  void fire_due_timers() {
+    if (timers_.empty()) return;
+    const time_point now = time();
+    while (!timers_.empty()) {
+      const TimerPtr& top = timers_.top();
+      if (top->cancelled) {
+        timers_.pop();
+        continue;
+      }
+      if (top->when > now) break;
+      TimerPtr e = top;
+      timers_.pop();
+      e->fired = true;
+      ready_.push_back(std::move(e->fn));  // counted as run when it runs
+    }
+  }
+
+  // Set by the task layer (task.hpp) when the first task is created: completes every task
+  // the loop still owns with LoopClosedError and destroys their frames.
+  void abandon_tasks() {
+    if (abandon_tasks_fn_) abandon_tasks_fn_();
+  }
+
+  Options opts_;
+  std::shared_ptr<detail::LoopCore> core_;
+  std::shared_ptr<LoopCell> cell_;
+  int epfd_ = -1;
+  std::deque<Callback> ready_;
+  std::priority_queue<TimerPtr, std::vector<TimerPtr>, TimerLater> timers_;
+  std::uint64_t timer_seq_ = 0;
+  std::unordered_map<int, std::shared_ptr<std::function<void()>>> readers_, writers_;
+  std::function<void(const ExceptionContext&)> exception_handler_;
+  std::vector<std::function<void()>> close_hooks_;
+  TaskBase* current_task_ = nullptr;
+  TaskBase* tasks_head_ = nullptr;  // every live task the loop owns (intrusive list)
+  std::function<void()> abandon_tasks_fn_;
+
+  bool running_ = false;
+  bool stopping_ = false;
+  bool closed_ = false;
+  sync::atomic<std::uint64_t> owner_{0};  // thread ordinal running the loop (debug checks)
+
+  std::uint64_t posted_local_ = 0, run_ = 0, cancelled_ = 0, refused_local_ = 0, dropped_ = 0;
+  std::uint64_t sleeps_ = 0, sleeps_cancelled_ = 0, wakeups_ = 0, spurious_wakeups_ = 0;
+  std::uint64_t pending_spurious_ = 0, batches_ = 0, iterations_ = 0, exceptions_ = 0;
+};
+
+inline void TimerHandle::cancel() {
+  if (!entry_ || entry_->cancelled || entry_->fired) return;
+  entry_->loop->check_thread("TimerHandle::cancel");
+  entry_->cancelled = true;
+  entry_->fn = Callback();  // release captures now, not when the heap gets to it
+  ++entry_->loop->cancelled_;
+}
+
+// The loop running in this thread, or NoRunningLoopError.
+inline EventLoop& get_running_loop() {
+  if (detail::t_running_loop == nullptr) throw NoRunningLoopError();
+  return *detail::t_running_loop;
+}
+
+}  // namespace handoff

@@ -1,0 +1,177 @@
+// handoff/loop/future.hpp — asyncio.Future: a loop-local result slot with done callbacks.
+//
+// A Future<T> is created by the loop thread, completed once (set_result / set_exception /
+// cancel) and read by coroutines that `co_await` it (operator co_await lives in task.hpp)
+// or by done callbacks, which are scheduled with call_soon when it completes, as in asyncio.
+// Loop thread only; for a result that crosses threads use ThreadFuture (thread_future.hpp).
+//
+// Tasks (task.hpp) are futures too: create_task returns the task's Future<T>, whose cancel()
+// cancels the task at its current await point.
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "callback.hpp"
+#include "errors.hpp"
+#include "event_loop.hpp"
+
+namespace handoff {
+
+template <class T>
+using Stored = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+class FutureBase : public std::enable_shared_from_this<FutureBase> {
+ public:
+  explicit FutureBase(EventLoop& loop) : cell_(loop.cell()) {}
+  FutureBase(const FutureBase&) = delete;
+  FutureBase& operator=(const FutureBase&) = delete;
+  virtual ~FutureBase() = default;
+
+  bool done() const noexcept { return state_ != State::Pending; }
+  bool cancelled() const noexcept { return state_ == State::Cancelled; }
+
+  // Cancel: a pending future completes as cancelled and its callbacks are scheduled; a done
+  // one is left alone (returns false). A task overrides this: see TaskBase::cancel.
+  virtual bool cancel(std::string msg = {}) {
+    if (done()) return false;
+    cancel_message_ = std::move(msg);
+    state_ = State::Cancelled;
+    finish();
+    return true;
+  }
+
+  // The stored exception (nullptr for a value). Cancelled: throws CancelledError. Pending:
+  // throws InvalidStateError. Marks the exception as retrieved.
+  std::exception_ptr exception() {
+    check_done("exception()");
+    retrieved_ = true;
+    if (cancelled()) throw cancelled_error();
+    return exception_;
+  }
+
+  // fn runs (via call_soon) once the future is done; at once-scheduled if already done. If the
+  // loop closes first, fn is dropped (its drop hook runs).
+  void add_done_callback(Callback fn) {
+    if (done()) {
+      schedule(std::move(fn));
+    } else {
+      callbacks_.push_back(std::move(fn));
+    }
+  }
+
+  // The loop, or nullptr once it has been closed.
+  EventLoop* loop() const noexcept { return cell_->loop; }
+
+ protected:
+  enum class State { Pending, Done, Cancelled };
+
+  CancelledError cancelled_error() const {
+    return cancel_message_.empty() ? CancelledError() : CancelledError(cancel_message_);
+  }
+
+  void check_done(const char* what) const {
+    if (!done()) throw InvalidStateError(std::string(what) + " of a future that is not done yet");
+  }
+
+  void set_exception_impl(std::exception_ptr e) {
+    if (done()) throw InvalidStateError("set_exception() on a future that is already done");
+    exception_ = std::move(e);
+    state_ = State::Done;
+    finish();
+  }
+
+  // Completes: schedules every done callback.
+  void finish() {
+    auto cbs = std::move(callbacks_);
+    callbacks_.clear();
+    for (auto& cb : cbs) schedule(std::move(cb));
+  }
+
+  void schedule(Callback fn) {
+    EventLoop* loop = cell_->loop;
+    if (loop == nullptr || loop->is_closed()) {
+      fn.drop();  // the loop is closed or closing: the drop hook reports it
+      return;
+    }
+    loop->call_soon(std::move(fn));
+  }
+
+  // Rethrows the stored outcome (loop thread). Marks it retrieved.
+  void rethrow_if_failed() {
+    retrieved_ = true;
+    if (cancelled()) throw cancelled_error();
+    if (exception_) std::rethrow_exception(exception_);
+  }
+
+  std::shared_ptr<LoopCell> cell_;
+  State state_ = State::Pending;
+  std::exception_ptr exception_;
+  std::string cancel_message_;
+  std::vector<Callback> callbacks_;
+  bool retrieved_ = false;
+};
+
+template <class T>
+class FutureState : public FutureBase {
+ public:
+  using FutureBase::FutureBase;
+
+  template <class... A>
+  void set_result(A&&... a) {
+    if (done()) throw InvalidStateError("set_result() on a future that is already done");
+    value_.emplace(std::forward<A>(a)...);
+    state_ = State::Done;
+    finish();
+  }
+  void set_exception(std::exception_ptr e) { set_exception_impl(std::move(e)); }
+
+  // The value, or rethrows the exception / CancelledError; InvalidStateError if pending.
+  // Moves the value out (a future's result is consumed once, like a task's awaited value).
+  T take_result() {
+    check_done("result()");
+    rethrow_if_failed();
+    if constexpr (!std::is_void_v<T>) return std::move(*value_);
+  }
+
+ protected:
+  std::optional<Stored<T>> value_;
+};
+
+// The handle user code holds. Copyable (shared state). Loop thread only.
+template <class T>
+class Future {
+ public:
+  Future() = default;
+  explicit Future(std::shared_ptr<FutureState<T>> s) : s_(std::move(s)) {}
+
+  bool done() const noexcept { return s_->done(); }
+  bool cancelled() const noexcept { return s_->cancelled(); }
+  bool cancel(std::string msg = {}) { return s_->cancel(std::move(msg)); }
+  template <class... A>
+  void set_result(A&&... a) { s_->set_result(std::forward<A>(a)...); }
+  void set_exception(std::exception_ptr e) { s_->set_exception(std::move(e)); }
+  T result() { return s_->take_result(); }
+  std::exception_ptr exception() { return s_->exception(); }
+  void add_done_callback(Callback fn) { s_->add_done_callback(std::move(fn)); }
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+
+  const std::shared_ptr<FutureState<T>>& state() const noexcept { return s_; }
+
+ private:
+  std::shared_ptr<FutureState<T>> s_;
+};
+
+// asyncio's loop.create_future().
+template <class T>
+Future<T> create_future(EventLoop& loop) {
+  return Future<T>(std::make_shared<FutureState<T>>(loop));
+}
+
+}  // namespace handoff

@@ -1,0 +1,528 @@
+// handoff/loop/task.hpp — coroutines on the loop: Task<T>, create_task, cancellation, sleep.
+//
+// Task<T> is the return type of a coroutine. It is LAZY: `co_await f()` starts f inline and
+// resumes the caller when f finishes (no trip through the loop), as `await f()` does in
+// Python. loop.create_task(f()) instead schedules f as an asyncio Task: the loop owns it, it
+// runs even if nobody awaits it, and its Future<T> can be awaited, cancelled, or read.
+//
+// CANCELLATION (asyncio's model). future.cancel() on a task requests cancellation:
+//  * not started yet: it never starts; it completes cancelled;
+//  * suspended at an await point: the thing it waits on is cancelled (a timer is removed, an
+//    awaited future or task is cancelled in turn) and the task resumes with CancelledError
+//    thrown from that await;
+//  * running, or already woken: the CancelledError is thrown at its next await point.
+// A coroutine may catch CancelledError to clean up; if it lets it escape, the task ends
+// cancelled. Awaiting a cancelled task or future throws CancelledError.
+//
+// NO STACK GROWTH. Transfers between coroutines (start a child, resume the parent when the
+// child finishes) go through a trampoline in the task's driver loop instead of relying on
+// the compiler turning symmetric transfer into a tail call, which GCC does not do at -O0 or
+// under sanitizers. So a chain of 10^6 synchronous `co_await`s runs in constant stack in
+// every build (tests/task_test.cpp checks it).
+//
+// Exceptions: an exception that ends a task is stored in its future; if nobody retrieves it
+// (result(), exception(), co_await) before the task object goes away or the loop closes, it
+// goes to the loop's exception handler ("Task exception was never retrieved").
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "errors.hpp"
+#include "event_loop.hpp"
+#include "future.hpp"
+
+namespace handoff {
+
+namespace detail {
+// The trampoline's one slot: the coroutine the driver resumes next (see drive()).
+inline thread_local std::coroutine_handle<> t_next_resume;
+
+// Resume h and every coroutine it hands control to, one after another, at constant depth.
+inline void drive(std::coroutine_handle<> h) {
+  std::coroutine_handle<> saved = std::exchange(t_next_resume, {});
+  while (h) {
+    h.resume();
+    h = std::exchange(t_next_resume, {});
+  }
+  t_next_resume = saved;
+}
+}  // namespace detail
+
+// A suspension point that a task can be cancelled at (sleep, a future, a queue, …).
+class Waiter {
+ public:
+  // The task was cancelled while suspended here: undo the registration so nothing will
+  // complete this wait, and make sure the task gets woken (it then throws CancelledError).
+  virtual void on_cancel() noexcept = 0;
+
+ protected:
+  ~Waiter() = default;
+};
+
+// The driver of one scheduled task; TaskState<T> adds the result. Loop thread only.
+class TaskBase {
+ public:
+  TaskBase(const TaskBase&) = delete;
+  TaskBase& operator=(const TaskBase&) = delete;
+
+  // ---- for awaitables ----
+  // Record that the task suspends at `h`, waiting on `w`. Returns this suspension's number:
+  // a wake carrying another number is stale and ignored.
+  std::uint64_t suspend(Waiter* w, std::coroutine_handle<> h) noexcept {
+    waiter_ = w;
+    resume_point_ = h;
+    return ++suspension_;
+  }
+  // True if a cancellation is waiting to be delivered (then don't suspend: throw instead).
+  bool cancel_requested() const noexcept { return cancel_requested_; }
+  // In await_resume: throw the pending cancellation, if any, at this await point.
+  void throw_if_cancelled() {
+    if (!cancel_requested_) return;
+    cancel_requested_ = false;
+    throw pending_cancel_msg_.empty() ? CancelledError() : CancelledError(pending_cancel_msg_);
+  }
+  // Wake the task suspended as `suspension`: run its next step now. Only from a callback the
+  // loop runs at top level (a timer, a done callback, a thread-safe post), never from inside
+  // another task's step.
+  void resume_now(std::uint64_t suspension) {
+    if (suspension != suspension_ || !resume_point_) return;
+    waiter_ = nullptr;
+    step();
+  }
+  // Wake it from anywhere on the loop thread (e.g. inside another task): a step is scheduled.
+  void resume_soon(std::uint64_t suspension) {
+    if (suspension != suspension_ || !resume_point_ || step_scheduled_) return;
+    waiter_ = nullptr;
+    schedule_step();
+  }
+  std::shared_ptr<TaskBase> shared() { return keep_alive(); }
+  EventLoop* loop() const noexcept { return cell_->loop; }
+
+ protected:
+  explicit TaskBase(EventLoop& loop) : cell_(loop.cell()) {}
+  virtual ~TaskBase() { unlink(); }
+
+  virtual std::shared_ptr<TaskBase> keep_alive() = 0;
+  virtual bool task_done() const noexcept = 0;
+  virtual void complete_cancelled() = 0;                        // before it started
+  virtual void complete_abandoned() = 0;                        // at loop close
+  virtual void report_unretrieved(EventLoop& loop) noexcept = 0;  // at loop close
+  virtual void destroy_frame() noexcept = 0;
+
+  // The core of Future::cancel for a task.
+  bool request_cancel(std::string msg) {
+    if (task_done()) return false;
+    cancel_requested_ = true;
+    pending_cancel_msg_ = std::move(msg);
+    if (waiter_ != nullptr) {
+      Waiter* w = std::exchange(waiter_, nullptr);
+      w->on_cancel();
+    } else if (!started_ && !step_scheduled_) {
+      schedule_step();
+    }
+    return true;
+  }
+
+  void schedule_step() {
+    EventLoop* loop = cell_->loop;
+    if (loop == nullptr) return;
+    step_scheduled_ = true;
+    loop->call_soon([self = keep_alive()] { self->step(); });
+  }
+
+  void step() {
+    step_scheduled_ = false;
+    auto keep = keep_alive();
+    if (task_done()) return;
+    if (!started_ && cancel_requested_) {
+      complete_cancelled();
+      return;
+    }
+    started_ = true;
+    std::coroutine_handle<> h = std::exchange(resume_point_, {});
+    if (!h) return;
+    EventLoop* loop = cell_->loop;
+    TaskBase* outer = std::exchange(loop->current_task_, this);
+    detail::drive(h);
+    loop->current_task_ = outer;
+  }
+
+  // The loop's list of live tasks (for close() and run()).
+  void link(EventLoop& loop) {
+    next_ = loop.tasks_head_;
+    if (next_) next_->prev_ = this;
+    loop.tasks_head_ = this;
+    if (!loop.abandon_tasks_fn_) loop.abandon_tasks_fn_ = [&loop] { abandon_all(loop); };
+  }
+  void unlink() noexcept {
+    EventLoop* loop = cell_->loop;
+    if (loop == nullptr || !linked()) return;
+    if (prev_) prev_->next_ = next_;
+    else loop->tasks_head_ = next_;
+    if (next_) next_->prev_ = prev_;
+    prev_ = next_ = nullptr;
+  }
+  bool linked() const noexcept {
+    EventLoop* loop = cell_->loop;
+    return prev_ != nullptr || (loop != nullptr && loop->tasks_head_ == this);
+  }
+
+  static std::vector<std::shared_ptr<TaskBase>> all_tasks(EventLoop& loop) {
+    std::vector<std::shared_ptr<TaskBase>> out;
+    for (TaskBase* t = loop.tasks_head_; t != nullptr; t = t->next_) out.push_back(t->keep_alive());
+    return out;
+  }
+
+  // close(): every pending task completes with LoopClosedError, its frame destroyed; done
+  // tasks with an exception nobody retrieved are reported. Then all detach from the loop.
+  static void abandon_all(EventLoop& loop) {
+    auto tasks = all_tasks(loop);
+    for (auto& t : tasks) {
+      if (!t->task_done()) {
+        t->waiter_ = nullptr;
+        t->resume_point_ = {};
+        t->destroy_frame();
+        t->complete_abandoned();
+      }
+    }
+    for (auto& t : tasks) {
+      t->report_unretrieved(loop);
+      t->unlink();
+      t->self_.reset();
+    }
+  }
+
+  friend class EventLoop;
+  template <class T>
+  friend Future<T> spawn_task(EventLoop&, Task<T>);
+  friend std::vector<std::shared_ptr<TaskBase>> all_tasks_of(EventLoop&);
+
+  std::shared_ptr<LoopCell> cell_;
+  std::coroutine_handle<> resume_point_;
+  Waiter* waiter_ = nullptr;
+  std::uint64_t suspension_ = 0;
+  bool cancel_requested_ = false;
+  bool step_scheduled_ = false;
+  bool started_ = false;
+  std::string pending_cancel_msg_;  // the message of the last cancel() request
+  TaskBase* prev_ = nullptr;
+  TaskBase* next_ = nullptr;
+  std::shared_ptr<TaskBase> self_;  // the loop's ownership while the task is pending
+};
+
+namespace detail {
+
+// The awaiting side's view of the running task: every suspending awaitable needs it.
+inline TaskBase& current_task(const char* what) {
+  EventLoop* loop = t_running_loop;
+  if (loop == nullptr || loop->current_task() == nullptr) {
+    throw InvalidStateError(std::string(what) +
+                            " awaited outside a task (start coroutines with create_task, "
+                            "run_until_complete or run)");
+  }
+  return *loop->current_task();
+}
+
+template <class T>
+struct PromiseResult {
+  std::optional<Stored<T>> value;
+  std::exception_ptr error;
+  template <class U>
+  void return_value(U&& v) {
+    value.emplace(std::forward<U>(v));
+  }
+  T take() {
+    if (error) std::rethrow_exception(error);
+    return std::move(*value);
+  }
+};
+template <>
+struct PromiseResult<void> {
+  std::exception_ptr error;
+  void return_void() noexcept {}
+  void take() {
+    if (error) std::rethrow_exception(error);
+  }
+};
+
+}  // namespace detail
+
+template <class T>
+class TaskState;
+
+// The coroutine type. Lazy; move-only; owns its frame.
+template <class T = void>
+class [[nodiscard]] Task {
+ public:
+  struct promise_type : detail::PromiseResult<T> {
+    std::coroutine_handle<> continuation;  // the coroutine awaiting us inline
+    TaskState<T>* root_of = nullptr;       // set when this frame is a scheduled task's root
+
+    Task get_return_object() noexcept {
+      return Task(std::coroutine_handle<promise_type>::from_promise(*this));
+    }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    struct FinalAwaiter {
+      bool await_ready() noexcept { return false; }
+      void await_suspend(std::coroutine_handle<promise_type> h) noexcept {
+        promise_type& p = h.promise();
+        if (p.root_of != nullptr) {
+          p.root_of->root_finished();  // may destroy this frame: touch nothing after
+          return;
+        }
+        detail::t_next_resume = p.continuation;  // the trampoline resumes the awaiting parent
+      }
+      void await_resume() noexcept {}
+    };
+    FinalAwaiter final_suspend() noexcept { return {}; }
+    void unhandled_exception() noexcept { this->error = std::current_exception(); }
+  };
+  using handle = std::coroutine_handle<promise_type>;
+
+  Task() = default;
+  Task(Task&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+  Task& operator=(Task&& o) noexcept {
+    if (this != &o) {
+      if (h_) h_.destroy();
+      h_ = std::exchange(o.h_, {});
+    }
+    return *this;
+  }
+  ~Task() {
+    if (h_) h_.destroy();
+  }
+
+  // `co_await task`: start it inline, resume here when it finishes.
+  auto operator co_await() && noexcept {
+    struct Awaiter {
+      handle h;
+      bool await_ready() const noexcept { return !h || h.done(); }
+      void await_suspend(std::coroutine_handle<> parent) noexcept {
+        h.promise().continuation = parent;
+        detail::t_next_resume = h;  // the trampoline starts the child
+      }
+      T await_resume() {
+        if (!h) throw InvalidStateError("co_await on an empty Task (moved from?)");
+        return h.promise().take();
+      }
+    };
+    return Awaiter{h_};
+  }
+
+  handle release() noexcept { return std::exchange(h_, {}); }
+  explicit operator bool() const noexcept { return static_cast<bool>(h_); }
+
+ private:
+  explicit Task(handle h) : h_(h) {}
+  handle h_;
+};
+
+// A scheduled task: its future plus its driver.
+template <class T>
+class TaskState final : public FutureState<T>, public TaskBase {
+ public:
+  TaskState(EventLoop& loop, typename Task<T>::handle h)
+      : FutureState<T>(loop), TaskBase(loop), frame_(h) {
+    frame_.promise().root_of = this;
+    resume_point_ = frame_;
+  }
+  ~TaskState() override {
+    if (EventLoop* loop = TaskBase::loop()) report_unretrieved(*loop);
+    destroy_frame();
+  }
+
+  bool cancel(std::string msg = {}) override { return request_cancel(std::move(msg)); }
+
+  // Called from the root frame's final suspend.
+  void root_finished() noexcept {
+    auto keep = keep_alive();
+    auto& p = frame_.promise();
+    if (p.error) {
+      bool was_cancel = false;
+      try {
+        std::rethrow_exception(p.error);
+      } catch (const CancelledError&) {
+        was_cancel = true;
+        this->FutureBase::cancel_message_ = pending_cancel_msg_;
+      } catch (...) {
+      }
+      if (was_cancel) {
+        this->state_ = FutureBase::State::Cancelled;
+      } else {
+        this->exception_ = p.error;
+        this->state_ = FutureBase::State::Done;
+      }
+    } else {
+      if constexpr (std::is_void_v<T>) {
+        this->value_.emplace();
+      } else {
+        this->value_.emplace(std::move(*p.value));
+      }
+      this->state_ = FutureBase::State::Done;
+    }
+    destroy_frame();
+    resume_point_ = {};
+    waiter_ = nullptr;
+    try {
+      this->finish();
+    } catch (...) {
+      // finish() only schedules callbacks; call_soon cannot fail on an open loop.
+    }
+    self_.reset();  // the loop no longer owns it; `keep` holds it until we return
+  }
+
+ private:
+  std::shared_ptr<TaskBase> keep_alive() override {
+    return std::shared_ptr<TaskBase>(this->shared_from_this(), static_cast<TaskBase*>(this));
+  }
+  bool task_done() const noexcept override { return this->done(); }
+  void complete_cancelled() override {
+    destroy_frame();
+    resume_point_ = {};
+    FutureBase::cancel(pending_cancel_msg_);
+    self_.reset();
+  }
+  void complete_abandoned() override {
+    this->exception_ = std::make_exception_ptr(
+        LoopClosedError("the task was still pending when its loop was closed"));
+    this->state_ = FutureBase::State::Done;
+    this->retrieved_ = true;  // not the task's own failure: nothing to report
+    this->finish();           // the loop is closing: callbacks are dropped (drop hooks run)
+  }
+  void report_unretrieved(EventLoop& loop) noexcept override {
+    if (this->state_ == FutureBase::State::Done && this->exception_ && !this->retrieved_) {
+      this->retrieved_ = true;
+      loop.call_exception_handler({"Task exception was never retrieved", this->exception_});
+    }
+  }
+  void destroy_frame() noexcept override {
+    if (frame_) std::exchange(frame_, {}).destroy();
+  }
+
+  typename Task<T>::handle frame_;
+};
+
+template <class T>
+Future<T> spawn_task(EventLoop& loop, Task<T> coro) {
+  loop.check_thread("create_task");
+  if (loop.is_closed()) throw LoopClosedError("create_task() after close()");
+  auto h = coro.release();
+  if (!h) throw InvalidStateError("create_task() of an empty Task (moved from?)");
+  auto state = std::make_shared<TaskState<T>>(loop, h);
+  state->self_ = state->shared();
+  state->link(loop);
+  state->schedule_step();
+  return Future<T>(std::static_pointer_cast<FutureState<T>>(state));
+}
+
+template <class T>
+Future<T> EventLoop::create_task(Task<T> coro) {
+  return spawn_task(*this, std::move(coro));
+}
+
+// Every live task of the loop (asyncio.all_tasks), pending or done but still referenced.
+inline std::vector<std::shared_ptr<TaskBase>> all_tasks_of(EventLoop& loop) {
+  return TaskBase::all_tasks(loop);
+}
+
+template <class T>
+T EventLoop::run_until_complete(Future<T> fut) {
+  check_thread("run_until_complete");
+  bool finished = false;
+  fut.add_done_callback([this, &finished] {
+    finished = true;
+    stop();
+  });
+  run_forever();
+  if (!fut.done()) {
+    throw InvalidStateError("the event loop stopped before the future completed");
+  }
+  (void)finished;
+  return fut.result();
+}
+
+template <class T>
+T EventLoop::run_until_complete(Task<T> coro) {
+  return run_until_complete(create_task(std::move(coro)));
+}
+
+// ---- awaiting a future ----------------------------------------------------------------------
+
+template <class T>
+class FutureAwaiter final : public Waiter {
+ public:
+  explicit FutureAwaiter(std::shared_ptr<FutureState<T>> f) : f_(std::move(f)) {}
+  bool await_ready() const noexcept { return f_->done(); }
+  bool await_suspend(std::coroutine_handle<> h) {
+    task_ = &detail::current_task("a future");
+    if (task_->cancel_requested()) return false;  // deliver the pending cancel right here
+    const std::uint64_t n = task_->suspend(this, h);
+    f_->add_done_callback([t = task_->shared(), n] { t->resume_now(n); });
+    return true;
+  }
+  // asyncio: cancelling a task cancels the future (or task) it awaits; its completion then
+  // wakes us, and await_resume throws.
+  void on_cancel() noexcept override {
+    try {
+      f_->cancel();
+    } catch (...) {
+    }
+  }
+  T await_resume() {
+    if (task_) task_->throw_if_cancelled();
+    return f_->take_result();
+  }
+
+ private:
+  std::shared_ptr<FutureState<T>> f_;
+  TaskBase* task_ = nullptr;
+};
+
+template <class T>
+FutureAwaiter<T> operator co_await(const Future<T>& f) {
+  return FutureAwaiter<T>(f.state());
+}
+
+// ---- sleep ----------------------------------------------------------------------------------
+
+class SleepAwaiter final : public Waiter {
+ public:
+  explicit SleepAwaiter(std::chrono::nanoseconds d) : d_(d) {}
+  bool await_ready() const noexcept { return false; }  // sleep(0) still yields once, as asyncio
+  bool await_suspend(std::coroutine_handle<> h) {
+    task_ = &detail::current_task("sleep()");
+    if (task_->cancel_requested()) return false;
+    n_ = task_->suspend(this, h);
+    timer_ = task_->loop()->call_later(d_, [t = task_->shared(), n = n_] { t->resume_now(n); });
+    return true;
+  }
+  void on_cancel() noexcept override {
+    try {
+      timer_.cancel();
+      task_->resume_soon(n_);
+    } catch (...) {
+    }
+  }
+  void await_resume() {
+    if (task_) task_->throw_if_cancelled();
+  }
+
+ private:
+  std::chrono::nanoseconds d_;
+  std::uint64_t n_ = 0;
+  TaskBase* task_ = nullptr;
+  TimerHandle timer_;
+};
+
+}  // namespace handoff
+
+namespace handoff {
+// `co_await sleep(d)`: suspend the task for at least d (asyncio.sleep).
+inline SleepAwaiter sleep(std::chrono::nanoseconds d) { return SleepAwaiter(d); }
+}  // namespace handoff

@@ -1,0 +1,92 @@
+// handoff/primitives/per_thread_counter.hpp — a statistics counter that any thread may bump
+// without a shared read-modify-write.
+//
+// WHY: the loop's ledger counts every cross-thread post, and a shared fetch_add on every post
+// would put a second contended cache line on the push path (the inbox's tail is the first).
+// Here each thread owns a slot: add() is a relaxed load + store on a line no other thread
+// writes (single writer, so no RMW is needed), and read() sums the slots.
+//
+// THREAD ROLES: add() any thread; read() any thread. read() is exact once the adding threads
+// have finished (joined, or synchronized with the reader by other means); while they run it
+// is a lower bound of some recent value.
+//
+// COST: a thread-local lookup of (counter id -> slot) in a small cache, then two plain moves;
+// a thread's first add() to a counter takes a mutex to register its slot. Ids are unique for
+// the process lifetime, so a cached entry of a destroyed counter can never match a new one.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "sync.hpp"
+
+namespace handoff {
+
+class PerThreadCounter {
+ public:
+  PerThreadCounter() : id_(next_id()) {}
+  PerThreadCounter(const PerThreadCounter&) = delete;
+  PerThreadCounter& operator=(const PerThreadCounter&) = delete;
+
+  void add(std::uint64_t n = 1) {
+    Slot* s = slot();
+    // relaxed: this thread is the slot's only writer; readers want a value, not an ordering.
+    s->value.store(s->value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
+  std::uint64_t read() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::uint64_t sum = 0;
+    for (const Slot& s : slots_) sum += s.value.load(std::memory_order_relaxed);  // a statistic; exact after joins
+    return sum;
+  }
+
+ private:
+  struct alignas(64) Slot {
+    sync::atomic<std::uint64_t> value{0};
+    std::thread::id owner;
+  };
+
+  static std::uint64_t next_id() {
+    static std::atomic<std::uint64_t> ids{1};
+    return ids.fetch_add(1, std::memory_order_relaxed);  // uniqueness only, no data hangs on it
+  }
+
+  struct Cache {
+    static constexpr unsigned kWays = 8;
+    std::uint64_t id[kWays] = {};
+    Slot* slot[kWays] = {};
+    unsigned next = 0;
+  };
+
+  Slot* slot() {
+    thread_local Cache cache;
+    for (unsigned i = 0; i < Cache::kWays; ++i) {
+      if (cache.id[i] == id_) return cache.slot[i];
+    }
+    Slot* s = register_thread();
+    const unsigned w = cache.next++ % Cache::kWays;
+    cache.id[w] = id_;
+    cache.slot[w] = s;
+    return s;
+  }
+
+  Slot* register_thread() {
+    const std::thread::id me = std::this_thread::get_id();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (Slot& s : slots_) {
+      if (s.owner == me) return &s;
+    }
+    Slot& s = slots_.emplace_back();  // deque: addresses stay stable as it grows
+    s.owner = me;
+    return &s;
+  }
+
+  const std::uint64_t id_;
+  mutable std::mutex mu_;
+  std::deque<Slot> slots_;
+};
+
+}  // namespace handoff
