@@ -104,6 +104,11 @@ class TaskBase {
   std::shared_ptr<TaskBase> shared() { return keep_alive(); }
   EventLoop* loop() const noexcept { return cell_->loop; }
 
+  // ---- for run() and all_tasks_of() users ----
+  bool is_done() const noexcept { return task_done(); }
+  bool cancel_task(std::string msg = {}) { return request_cancel(std::move(msg)); }
+  virtual void add_task_done_callback(Callback fn) = 0;
+
  protected:
   explicit TaskBase(EventLoop& loop) : cell_(loop.cell()) {}
   virtual ~TaskBase() { unlink(); }
@@ -338,6 +343,7 @@ class TaskState final : public FutureState<T>, public TaskBase {
   }
 
   bool cancel(std::string msg = {}) override { return request_cancel(std::move(msg)); }
+  void add_task_done_callback(Callback fn) override { this->add_done_callback(std::move(fn)); }
 
   // Called from the root frame's final suspend.
   void root_finished() noexcept {
