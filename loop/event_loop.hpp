@@ -55,6 +55,7 @@
 #include <vector>
 
 #include "../primitives/mpsc_queue.hpp"
+#include "../primitives/mutex_queue.hpp"
 #include "../primitives/per_thread_counter.hpp"
 #include "../primitives/sync.hpp"
 #include "callback.hpp"
@@ -110,6 +111,11 @@ struct ExceptionContext {
   std::exception_ptr exception;
 };
 
+// Which queue carries cross-thread posts. LockFree (the default) is the MPSC inbox; Mutex is
+// the std::mutex + std::deque baseline, kept so the benchmark's ablation runs the very same
+// loop with only the inbox swapped (a branch on a constant, predicted for both).
+enum class InboxKind { LockFree, Mutex };
+
 namespace detail {
 
 inline std::uint64_t this_thread_ordinal() noexcept {
@@ -122,7 +128,7 @@ inline std::uint64_t this_thread_ordinal() noexcept {
 // and every LoopRef, so a post that races the loop's destruction finds a closed inbox, not
 // freed memory, and never writes to a closed (possibly reused) eventfd number.
 struct LoopCore {
-  LoopCore() {
+  explicit LoopCore(InboxKind k) : kind(k) {
     wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake_fd < 0) throw std::system_error(errno, std::generic_category(), "handoff: eventfd");
   }
@@ -133,7 +139,7 @@ struct LoopCore {
   // Any thread. Throws LoopClosedError if the loop is closed.
   void post(Callback&& cb) {
     posted.add();
-    if (inbox.push(std::move(cb)) != PushResult::Pushed) {
+    if (push(std::move(cb)) != PushResult::Pushed) {
       refused.fetch_add(1, std::memory_order_relaxed);  // a statistic; rare (closed loop only)
       cb.drop();  // the caller's callback never runs: its drop hook says so
       throw LoopClosedError("call_soon_threadsafe() after close()");
@@ -158,7 +164,26 @@ struct LoopCore {
     wake_if_sleeping();
   }
 
+  // The inbox, whichever kind. push: any thread; the rest: the loop thread.
+  PushResult push(Callback&& cb) {
+    return kind == InboxKind::LockFree ? inbox.push(std::move(cb)) : mutex_inbox.push(std::move(cb));
+  }
+  PopStatus try_pop(Callback& out) {
+    return kind == InboxKind::LockFree ? inbox.try_pop(out) : mutex_inbox.try_pop(out);
+  }
+  bool consumer_sees_empty() const {
+    return kind == InboxKind::LockFree ? inbox.consumer_sees_empty() : mutex_inbox.consumer_sees_empty();
+  }
+  void close_inbox() {
+    if (kind == InboxKind::LockFree) inbox.close(); else mutex_inbox.close();
+  }
+  bool inbox_closed() const {
+    return kind == InboxKind::LockFree ? inbox.is_closed() : mutex_inbox.is_closed();
+  }
+
+  const InboxKind kind;
   MpscQueue<Callback> inbox;
+  MutexQueue<Callback> mutex_inbox;
   WakeGate gate;
   int wake_fd = -1;
   PerThreadCounter posted;
@@ -180,7 +205,7 @@ class LoopRef {
 
   void call_soon_threadsafe(Callback fn) const { core_->post(std::move(fn)); }
   void stop() const noexcept { core_->request_stop(); }
-  bool is_closed() const noexcept { return core_->inbox.is_closed(); }
+  bool is_closed() const noexcept { return core_->inbox_closed(); }
   explicit operator bool() const noexcept { return core_ != nullptr; }
 
  private:
@@ -221,12 +246,14 @@ class EventLoop {
     std::chrono::nanoseconds spin_budget = std::chrono::microseconds(20);
     // Callbacks from other threads run per iteration, at most.
     std::size_t inbox_batch = 256;
+    // The cross-thread queue (the benchmark's ablation switch; keep the default).
+    InboxKind inbox = InboxKind::LockFree;
   };
 
   EventLoop() : EventLoop(Options{}) {}
   explicit EventLoop(Options opts)
       : opts_(opts),
-        core_(std::make_shared<detail::LoopCore>()),
+        core_(std::make_shared<detail::LoopCore>(opts.inbox)),
         cell_(std::make_shared<LoopCell>(LoopCell{this})) {
     epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "handoff: epoll_create1");
@@ -329,10 +356,10 @@ class EventLoop {
     if (running_) throw InvalidStateError("close() while the loop is running; stop() it first");
     if (closed_) return;
     closed_ = true;
-    core_->inbox.close();
+    core_->close_inbox();
     for (;;) {  // everything accepted before the close: drop it (its drop hook runs)
       Callback cb;
-      const PopStatus s = core_->inbox.try_pop(cb);
+      const PopStatus s = core_->try_pop(cb);
       if (s == PopStatus::Item) {
         cb.drop();
         ++dropped_;
@@ -492,7 +519,7 @@ class EventLoop {
     PopStatus s = PopStatus::Item;
     while (n < opts_.inbox_batch) {
       Callback cb;
-      s = core_->inbox.try_pop(cb);
+      s = core_->try_pop(cb);
       if (s != PopStatus::Item) break;
       ++n;
       run_callback(cb);
@@ -551,7 +578,7 @@ class EventLoop {
     if (opts_.spin_budget.count() > 0) {
       const auto deadline = time() + opts_.spin_budget;
       for (unsigned i = 1;; ++i) {
-        if (!core_->inbox.consumer_sees_empty()) return;
+        if (!core_->consumer_sees_empty()) return;
         if ((i & 63) == 0) {
           if (time() >= deadline) break;
           if (core_->stop_requested.load(std::memory_order_relaxed) != 0) return;  // hint; re-read seq_cst below
@@ -568,7 +595,7 @@ class EventLoop {
     ++sleeps_;
     const WakeGate::SleepResult r = core_->gate.sleep(
         [&] {
-          return !core_->inbox.consumer_sees_empty() ||
+          return !core_->consumer_sees_empty() ||
                  core_->stop_requested.load(std::memory_order_seq_cst) != 0;  // Dekker load, as the inbox's
         },
         [&] { return poll_fds(timeout_ns); });

@@ -115,6 +115,14 @@ class BasicMutexQueue {
     return closed_;
   }
 
+  // Same contract as MpscQueue::consumer_sees_empty (a sleep protocol's re-check): the lock
+  // orders it against every push, so a push either is seen here or happens after the
+  // caller's preceding seq_cst store and sees it.
+  bool consumer_sees_empty() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return items_.empty();
+  }
+
   Stats stats() const {
     std::lock_guard<std::mutex> lock(mu_);
     return stats_;
