@@ -27,14 +27,18 @@
 // DEVIATION: LINEARIZABLE CLOSE. Vyukov's queue has no close. We need one whose effect is a
 // single point: every push whose exchange precedes close()'s exchange is accepted (it will
 // be popped before PopStatus::Closed); every later push returns PushResult::Closed and the
-// caller keeps its node. close() stores `closed_` (seq_cst), then exchanges a `sentinel_`
-// node into `tail_` and links the previous tail to it; the consumer reports Closed when it
-// reaches the sentinel. A producer learns on which side of the sentinel its exchange landed:
+// caller keeps its node. close() sets `closed_`, then exchanges a `sentinel_` node into
+// `tail_` and links the previous tail to it; the consumer reports Closed when it reaches the
+// sentinel. A producer learns on which side of the sentinel its exchange landed:
 //
-//   fast path  After its exchange the producer loads `closed_` (seq_cst). If it reads 0, its
-//              load precedes close()'s store in the seq_cst order, hence its exchange
-//              precedes close()'s exchange: accepted. (Dekker: store-then-exchange in close,
-//              exchange-then-load here; both seq_cst, so TSan checks exactly this pairing.)
+//   fast path  After its exchange the producer loads `closed_`. If it reads 0, its exchange
+//              precedes close()'s exchange: accepted. Why: every write to `tail_` is an
+//              exchange or a CAS, so a producer whose exchange comes after close()'s in
+//              tail_'s modification order reads from a chain of read-modify-writes that
+//              starts at close()'s exchange (a release sequence). Its acquire half then
+//              synchronizes with close(), whose earlier write of `closed_` it must see.
+//              (The Relacy model confirms that acq_rel would do; we keep seq_cst, which costs
+//              the same locked instruction on x86 and leaves no weaker order to argue about.)
 //   slow path  Read 1: the answer is its predecessor's. If `prev` is the sentinel: refused.
 //              Otherwise wait until the predecessor's producer has published its verdict
 //              (every producer stores its verdict in its own node before linking) and copy
@@ -153,16 +157,29 @@ class MpscInbox {
     return {n, PopStatus::Item};
   }
 
-  // Any thread, idempotent. After close() returns, every later push returns Closed, and the
-  // consumer sees every earlier-accepted node, then PopStatus::Closed.
+  // Any thread, idempotent. After close() returns — in every thread that called it — every
+  // later push returns Closed, and the consumer sees every earlier-accepted node, then
+  // PopStatus::Closed. Wait-free for the first caller; a concurrent second caller waits,
+  // bounded by the first caller's progress, until the sentinel is in (found by the Relacy
+  // model, tests/model: returning at once would let a push after its return be accepted).
   void close() noexcept {
-    // seq_cst: the store half of the Dekker pair with publish()'s exchange-then-load of
-    // closed_; as an RMW it also makes a second close() a no-op.
-    if (closed_.exchange(1, std::memory_order_seq_cst) != 0) return;
+    // seq_cst: one RMW decides the winner; the winner's later tail_ exchange carries it.
+    if (closed_.fetch_or(kClosing, std::memory_order_seq_cst) & kClosing) {
+      // acquire: pairs with the winner's release fetch_or(kSentinelIn) after its exchange.
+      while ((closed_.load(std::memory_order_acquire) & kSentinelIn) == 0) sync::yield();
+      return;
+    }
     // seq_cst: the linearization point of close. Exchanges before it are accepted pushes.
     Node* last = tail_.exchange(&sentinel_, std::memory_order_seq_cst);
+    // release: lets a concurrent close() return (pairs with its acquire load above).
+    closed_.fetch_or(kSentinelIn, std::memory_order_release);
     // release: pairs with the consumer's acquire load of last->next; end of stream.
     last->next.store(&sentinel_, std::memory_order_release);
+  }
+
+  // Any thread. True once a close() has taken effect: every push from now on returns Closed.
+  bool is_closed() const noexcept {
+    return (closed_.load(std::memory_order_acquire) & kSentinelIn) != 0;  // pairs with close()'s release
   }
 
   // Consumer only. True if no push has taken effect since the consumer's last pop: the
@@ -174,13 +191,10 @@ class MpscInbox {
     return head_ == &stub_ && tail_.load(std::memory_order_seq_cst) == &stub_;  // see above
   }
 
-  // Any thread. True once close() has begun.
-  bool is_closed() const noexcept {
-    return closed_.load(std::memory_order_acquire) != 0;  // pairs with close()'s exchange; a hint only
-  }
 
  private:
-  enum : std::uint32_t { kUnknown = 0, kAccepted = 1, kRefused = 2 };
+  enum : std::uint32_t { kUnknown = 0, kAccepted = 1, kRefused = 2 };  // verdicts
+  enum : std::uint32_t { kClosing = 1, kSentinelIn = 2 };                // closed_ bits
 
   // Push `n`; true if accepted, false if refused (then `n` is free again on return).
   bool publish(Node* n) noexcept {
@@ -196,10 +210,11 @@ class MpscInbox {
     Node* prev = tail_.exchange(n, std::memory_order_seq_cst);  // mutant: as below
     if (closed_before) verdict = (prev == &sentinel_) ? kRefused : wait_verdict(prev);
 #else
-    // seq_cst exchange: release publishes n's fields; acquire makes prev's fields readable;
-    // seq_cst orders it before the closed_ load below against close()'s store-then-exchange.
+    // seq_cst exchange: release publishes n's fields; acquire makes prev's fields readable and,
+    // if close()'s exchange came first, makes its closed_ write visible (release sequence on
+    // tail_, see the header); seq_cst on top costs nothing on x86.
     Node* prev = tail_.exchange(n, std::memory_order_seq_cst);
-    // seq_cst: the load half of the Dekker pair with close()'s closed_ exchange (see header).
+    // seq_cst: reads 0 only if our exchange preceded close()'s (see the header).
     if (closed_.load(std::memory_order_seq_cst) != 0) {
       verdict = (prev == &sentinel_) ? kRefused : wait_verdict(prev);
     }

@@ -9,15 +9,18 @@
 //  * relacy_std.hpp does not compile here; relacy.hpp with rl::atomic does.
 //  * relacy.hpp defines macros named memory_order_*; we undefine them again so that the
 //    production headers keep writing std::memory_order_acquire.
-//  * Each operation reports its caller's file and line (std::source_location), so a Relacy
-//    history points at the primitive's source line, not at this adapter.
+//  * relacy.hpp also defines new, delete, malloc, calloc, realloc and free as macros, which
+//    breaks every `= delete` after it (this file's and the primitives'); we undefine them.
+//    Relacy's replacement global operator new/delete still track test allocations.
+//  * Each operation reports its caller's file and line (relacy_detail::site, built from
+//    __builtin_FILE/LINE/FUNCTION: clang 14 has no std::source_location with libstdc++ 12),
+//    so a Relacy history points at the primitive's source line, not at this adapter.
 //  * wait() is a model-visible spin (rl::yield until the word changes): a lost wakeup then
 //    shows up as a livelock that Relacy reports, instead of a sleep it cannot see.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-#include <source_location>
 
 #include <relacy/relacy.hpp>
 
@@ -27,6 +30,12 @@
 #undef memory_order_release
 #undef memory_order_acq_rel
 #undef memory_order_seq_cst
+#undef new
+#undef delete
+#undef malloc
+#undef calloc
+#undef realloc
+#undef free
 
 namespace handoff::sync {
 
@@ -34,6 +43,18 @@ inline constexpr bool kPerturbed = false;
 inline constexpr bool kModelChecked = true;
 
 namespace relacy_detail {
+// The caller's location, as std::source_location would give it (default arguments are
+// evaluated at the call site).
+struct site {
+  const char* file;
+  const char* function;
+  unsigned line;
+  static constexpr site current(const char* f = __builtin_FILE(),
+                                const char* fn = __builtin_FUNCTION(),
+                                unsigned l = __builtin_LINE()) noexcept {
+    return site{f, fn, l};
+  }
+};
 inline rl::memory_order to_rl(std::memory_order mo) noexcept {
   switch (mo) {
     case std::memory_order_relaxed: return rl::mo_relaxed;
@@ -44,17 +65,17 @@ inline rl::memory_order to_rl(std::memory_order mo) noexcept {
     default: return rl::mo_seq_cst;
   }
 }
-inline rl::debug_info info(const std::source_location& l) noexcept {
-  return rl::debug_info(l.function_name(), l.file_name(), l.line());
+inline rl::debug_info info(const site& l) noexcept {
+  return rl::debug_info(l.function, l.file, l.line);
 }
 }  // namespace relacy_detail
 
 template <class T>
 class atomic {
-  using loc = std::source_location;
+  using loc = relacy_detail::site;
 
  public:
-  atomic() : a_() {}
+  atomic() : atomic(T{}) {}  // value-initialized, as std::atomic<T>() in C++20
   explicit atomic(T v) : a_() { a_.store(v, rl::mo_relaxed, RL_INFO); }
   atomic(const atomic&) = delete;
   atomic& operator=(const atomic&) = delete;
@@ -94,15 +115,15 @@ class atomic {
   mutable rl::atomic<T> a_;
 };
 
-inline void spin_pause(std::source_location l = std::source_location::current()) {
+inline void spin_pause(relacy_detail::site l = relacy_detail::site::current()) {
   rl::yield(1, relacy_detail::info(l));
 }
-inline void yield(std::source_location l = std::source_location::current()) {
+inline void yield(relacy_detail::site l = relacy_detail::site::current()) {
   rl::yield(1, relacy_detail::info(l));
 }
 
 inline void wait(atomic<std::uint32_t>& word, std::uint32_t expected, std::int64_t = -1,
-                 std::source_location l = std::source_location::current()) {
+                 relacy_detail::site l = relacy_detail::site::current()) {
   if (word.load(std::memory_order_relaxed, l) == expected) rl::yield(1, relacy_detail::info(l));
 }
 inline void wake(atomic<std::uint32_t>&, int) {}
