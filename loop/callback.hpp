@@ -158,7 +158,7 @@ class Callback {
   const Ops* ops_ = nullptr;
   union {
     alignas(std::max_align_t) unsigned char buf_[kInlineSize];
-    void* heap_;
+    void* heap_ = nullptr;  // initialized so no path reads an indeterminate member
   };
 };
 

@@ -43,10 +43,10 @@ struct InvalidStateError : Error {
 };
 
 // A loop-thread-only method was called from another thread (checked in debug and sanitizer
-// builds; see docs/loop_threads.md for which methods are thread-safe).
+// builds; see docs/loop.md for which methods are thread-safe).
 struct WrongThreadError : Error {
   explicit WrongThreadError(const std::string& method)
-      : Error("handoff: EventLoop::" + method +
+      : Error("handoff: " + method +
               " called from a thread that is not the loop's thread; from other threads use "
               "call_soon_threadsafe() or run_coroutine_threadsafe()") {}
 };

@@ -81,8 +81,17 @@ class Future;
 
 // A cell holding the loop's address until close(): futures and tasks keep a shared copy, so
 // one that outlives its loop sees nullptr (and drops its callbacks) instead of freed memory.
+// Atomic because the last reference to a task may be dropped on another thread (a worker
+// completing a ThreadFuture the task awaited) after close() detached the cell.
 struct LoopCell {
-  EventLoop* loop;
+  explicit LoopCell(EventLoop* l) noexcept : loop_(l) {}
+  // acquire: pairs with detach(); a thread that reads nullptr also sees close()'s work.
+  EventLoop* loop() const noexcept { return loop_.load(std::memory_order_acquire); }
+  // release: publishes everything close() did before it.
+  void detach() noexcept { loop_.store(nullptr, std::memory_order_release); }
+
+ private:
+  sync::atomic<EventLoop*> loop_;
 };
 
 // The ledger and the sleep/wake counters. See the header comment for the ledger's identity.
@@ -216,19 +225,21 @@ class LoopRef {
 class TimerHandle {
  public:
   TimerHandle() = default;
+  // Cancel before it runs — also once it is due and queued to run this iteration (asyncio
+  // skips cancelled handles in its ready queue). A no-op once it ran, or was dropped by close().
   void cancel();
-  bool cancelled() const noexcept { return entry_ && entry_->cancelled; }
+  bool cancelled() const noexcept { return entry_ && entry_->state == State::Cancelled; }
   std::chrono::steady_clock::time_point when() const noexcept { return entry_->when; }
 
  private:
   friend class EventLoop;
+  enum class State { Scheduled, Due, Ran, Cancelled, Dropped };
   struct Entry {
     std::chrono::steady_clock::time_point when;
     std::uint64_t seq;
     Callback fn;
-    EventLoop* loop;
-    bool cancelled = false;
-    bool fired = false;
+    std::shared_ptr<LoopCell> cell;
+    State state = State::Scheduled;
   };
   explicit TimerHandle(std::shared_ptr<Entry> e) : entry_(std::move(e)) {}
   std::shared_ptr<Entry> entry_;
@@ -254,7 +265,7 @@ class EventLoop {
   explicit EventLoop(Options opts)
       : opts_(opts),
         core_(std::make_shared<detail::LoopCore>(opts.inbox)),
-        cell_(std::make_shared<LoopCell>(LoopCell{this})) {
+        cell_(std::make_shared<LoopCell>(this)) {
     epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "handoff: epoll_create1");
     epoll_event ev{};
@@ -276,14 +287,14 @@ class EventLoop {
 
   // Loop thread. Run fn on a later iteration, after what is already ready (FIFO).
   void call_soon(Callback fn) {
-    check_thread("call_soon");
+    check_thread("EventLoop::call_soon");
     ++posted_local_;
     if (closed_) {
       ++refused_local_;
       fn.drop();
       throw LoopClosedError("call_soon() after close()");
     }
-    ready_.push_back(std::move(fn));
+    ready_.push_back(ReadyItem{std::move(fn), nullptr});
   }
 
   // Any thread. Wakes the loop if it sleeps. Throws LoopClosedError once the loop is closed.
@@ -296,7 +307,7 @@ class EventLoop {
 
   // Loop thread. Run fn at `when` on the loop's clock (time()).
   TimerHandle call_at(time_point when, Callback fn) {
-    check_thread("call_at");
+    check_thread("EventLoop::call_at");
     ++posted_local_;
     if (closed_) {
       ++refused_local_;
@@ -304,7 +315,7 @@ class EventLoop {
       throw LoopClosedError("call_later()/call_at() after close()");
     }
     auto e = std::make_shared<TimerHandle::Entry>(
-        TimerHandle::Entry{when, timer_seq_++, std::move(fn), this});
+        TimerHandle::Entry{when, timer_seq_++, std::move(fn), cell_, TimerHandle::State::Scheduled});
     timers_.push(e);
     return TimerHandle(std::move(e));
   }
@@ -370,20 +381,32 @@ class EventLoop {
       }
     }
     while (!ready_.empty()) {
-      ready_.front().drop();
+      ReadyItem r = std::move(ready_.front());
       ready_.pop_front();
+      if (r.timer) {
+        if (r.timer->state != TimerHandle::State::Due) continue;  // cancelled: counted already
+        r.timer->state = TimerHandle::State::Dropped;
+        r.timer->fn.drop();
+      } else {
+        r.fn.drop();
+      }
       ++dropped_;
     }
     while (!timers_.empty()) {
       auto e = timers_.top();
       timers_.pop();
-      if (!e->cancelled && !e->fired) {
+      if (e->state == TimerHandle::State::Scheduled) {
+        e->state = TimerHandle::State::Dropped;
         e->fn.drop();
         ++dropped_;
       }
     }
-    abandon_tasks();
-    cell_->loop = nullptr;
+    {
+      // Tasks are completed and unlinked here but stay referenced until the cell is detached,
+      // so a task's last reference, wherever it is dropped, finds a detached cell.
+      auto abandoned = abandon_tasks();
+      cell_->detach();
+    }
     readers_.clear();
     writers_.clear();
     auto hooks = std::move(close_hooks_);
@@ -415,10 +438,10 @@ class EventLoop {
   // ---- fd readiness (epoll, level-triggered; loop thread) ----------------------------------
 
   // fn runs on every iteration in which fd is readable, until remove_reader(fd).
-  void add_reader(int fd, std::function<void()> fn) { add_fd(fd, std::move(fn), readers_, "add_reader"); }
-  void add_writer(int fd, std::function<void()> fn) { add_fd(fd, std::move(fn), writers_, "add_writer"); }
-  bool remove_reader(int fd) { return remove_fd(fd, readers_, "remove_reader"); }
-  bool remove_writer(int fd) { return remove_fd(fd, writers_, "remove_writer"); }
+  void add_reader(int fd, std::function<void()> fn) { add_fd(fd, std::move(fn), readers_, "EventLoop::add_reader"); }
+  void add_writer(int fd, std::function<void()> fn) { add_fd(fd, std::move(fn), writers_, "EventLoop::add_writer"); }
+  bool remove_reader(int fd) { return remove_fd(fd, readers_, "EventLoop::remove_reader"); }
+  bool remove_writer(int fd) { return remove_fd(fd, writers_, "EventLoop::remove_writer"); }
 
   // ---- errors and statistics ---------------------------------------------------------------
 
@@ -566,9 +589,16 @@ class EventLoop {
 
     // Run what was ready when this step began; what those callbacks schedule waits a turn.
     for (std::size_t todo = ready_.size(); todo > 0 && !ready_.empty(); --todo) {
-      Callback cb = std::move(ready_.front());
+      ReadyItem r = std::move(ready_.front());
       ready_.pop_front();
-      run_callback(cb);
+      if (r.timer) {
+        if (r.timer->state != TimerHandle::State::Due) continue;  // cancelled while queued
+        r.timer->state = TimerHandle::State::Ran;
+        Callback cb = std::move(r.timer->fn);
+        run_callback(cb);
+      } else {
+        run_callback(r.fn);
+      }
     }
   }
 
@@ -688,7 +718,7 @@ class EventLoop {
   }
 
   void purge_cancelled_timers() {
-    while (!timers_.empty() && timers_.top()->cancelled) timers_.pop();
+    while (!timers_.empty() && timers_.top()->state == TimerHandle::State::Cancelled) timers_.pop();
   }
 
   void fire_due_timers() {
@@ -696,29 +726,35 @@ class EventLoop {
     const time_point now = time();
     while (!timers_.empty()) {
       const TimerPtr& top = timers_.top();
-      if (top->cancelled) {
+      if (top->state == TimerHandle::State::Cancelled) {
         timers_.pop();
         continue;
       }
       if (top->when > now) break;
       TimerPtr e = top;
       timers_.pop();
-      e->fired = true;
-      ready_.push_back(std::move(e->fn));  // counted as run when it runs
+      e->state = TimerHandle::State::Due;  // still cancellable until it runs
+      ready_.push_back(ReadyItem{Callback(), std::move(e)});  // counted as run when it runs
     }
   }
 
   // Set by the task layer (task.hpp) when the first task is created: completes every task
   // the loop still owns with LoopClosedError and destroys their frames.
-  void abandon_tasks() {
-    if (abandon_tasks_fn_) abandon_tasks_fn_();
+  std::vector<std::shared_ptr<TaskBase>> abandon_tasks() {
+    if (abandon_tasks_fn_) return abandon_tasks_fn_();
+    return {};
   }
 
   Options opts_;
   std::shared_ptr<detail::LoopCore> core_;
   std::shared_ptr<LoopCell> cell_;
   int epfd_ = -1;
-  std::deque<Callback> ready_;
+  // A ready callback, or a due timer (run from its entry, so cancel() can still stop it).
+  struct ReadyItem {
+    Callback fn;
+    TimerPtr timer;
+  };
+  std::deque<ReadyItem> ready_;
   std::priority_queue<TimerPtr, std::vector<TimerPtr>, TimerLater> timers_;
   std::uint64_t timer_seq_ = 0;
   std::unordered_map<int, std::shared_ptr<std::function<void()>>> readers_, writers_;
@@ -726,7 +762,7 @@ class EventLoop {
   std::vector<std::function<void()>> close_hooks_;
   TaskBase* current_task_ = nullptr;
   TaskBase* tasks_head_ = nullptr;  // every live task the loop owns (intrusive list)
-  std::function<void()> abandon_tasks_fn_;
+  std::function<std::vector<std::shared_ptr<TaskBase>>()> abandon_tasks_fn_;
 
   bool running_ = false;
   bool stopping_ = false;
@@ -739,11 +775,14 @@ class EventLoop {
 };
 
 inline void TimerHandle::cancel() {
-  if (!entry_ || entry_->cancelled || entry_->fired) return;
-  entry_->loop->check_thread("TimerHandle::cancel");
-  entry_->cancelled = true;
+  if (!entry_) return;
+  if (entry_->state != State::Scheduled && entry_->state != State::Due) return;
+  EventLoop* loop = entry_->cell->loop();
+  if (loop == nullptr) return;  // closed: close() already dropped (and counted) it
+  loop->check_thread("TimerHandle::cancel");
+  entry_->state = State::Cancelled;
   entry_->fn = Callback();  // release captures now, not when the heap gets to it
-  ++entry_->loop->cancelled_;
+  ++loop->cancelled_;
 }
 
 // The loop running in this thread, or NoRunningLoopError.

@@ -67,7 +67,7 @@ class FutureBase : public std::enable_shared_from_this<FutureBase> {
   }
 
   // The loop, or nullptr once it has been closed.
-  EventLoop* loop() const noexcept { return cell_->loop; }
+  EventLoop* loop() const noexcept { return cell_->loop(); }
 
  protected:
   enum class State { Pending, Done, Cancelled };
@@ -95,7 +95,7 @@ class FutureBase : public std::enable_shared_from_this<FutureBase> {
   }
 
   void schedule(Callback fn) {
-    EventLoop* loop = cell_->loop;
+    EventLoop* loop = cell_->loop();
     if (loop == nullptr || loop->is_closed()) {
       fn.drop();  // the loop is closed or closing: the drop hook reports it
       return;

@@ -59,6 +59,8 @@ class Waiter {
  public:
   // The task was cancelled while suspended here: undo the registration so nothing will
   // complete this wait, and make sure the task gets woken (it then throws CancelledError).
+  // A waiter that forwards the cancel to what it awaits (a future, a task) calls
+  // task.cancel_forwarded(), and the task then gets that thing's outcome instead.
   virtual void on_cancel() noexcept = 0;
 
  protected:
@@ -95,14 +97,22 @@ class TaskBase {
     waiter_ = nullptr;
     step();
   }
-  // Wake it from anywhere on the loop thread (e.g. inside another task): a step is scheduled.
+  // Wake it from anywhere on the loop thread (e.g. inside another task): resume_now(n) is
+  // scheduled with call_soon, so a wake that has gone stale by then (the task was already
+  // resumed by another path and is now suspended elsewhere) is ignored.
   void resume_soon(std::uint64_t suspension) {
-    if (suspension != suspension_ || !resume_point_ || step_scheduled_) return;
+    if (suspension != suspension_ || !resume_point_) return;
+    EventLoop* loop = cell_->loop();
+    if (loop == nullptr) return;
     waiter_ = nullptr;
-    schedule_step();
+    loop->call_soon([self = keep_alive(), suspension] { self->resume_now(suspension); });
   }
+  // Called by a Waiter's on_cancel() when it forwarded the cancellation to the thing it
+  // awaits (a future or task, whose outcome the task then receives, as in asyncio): the
+  // CancelledError is not also thrown at this await point.
+  void cancel_forwarded() noexcept { cancel_requested_ = false; }
   std::shared_ptr<TaskBase> shared() { return keep_alive(); }
-  EventLoop* loop() const noexcept { return cell_->loop; }
+  EventLoop* loop() const noexcept { return cell_->loop(); }
 
   // ---- for run() and all_tasks_of() users ----
   bool is_done() const noexcept { return task_done(); }
@@ -135,7 +145,7 @@ class TaskBase {
   }
 
   void schedule_step() {
-    EventLoop* loop = cell_->loop;
+    EventLoop* loop = cell_->loop();
     if (loop == nullptr) return;
     step_scheduled_ = true;
     loop->call_soon([self = keep_alive()] { self->step(); });
@@ -152,7 +162,7 @@ class TaskBase {
     started_ = true;
     std::coroutine_handle<> h = std::exchange(resume_point_, {});
     if (!h) return;
-    EventLoop* loop = cell_->loop;
+    EventLoop* loop = cell_->loop();
     TaskBase* outer = std::exchange(loop->current_task_, this);
     detail::drive(h);
     loop->current_task_ = outer;
@@ -163,10 +173,10 @@ class TaskBase {
     next_ = loop.tasks_head_;
     if (next_) next_->prev_ = this;
     loop.tasks_head_ = this;
-    if (!loop.abandon_tasks_fn_) loop.abandon_tasks_fn_ = [&loop] { abandon_all(loop); };
+    if (!loop.abandon_tasks_fn_) loop.abandon_tasks_fn_ = [&loop] { return abandon_all(loop); };
   }
   void unlink() noexcept {
-    EventLoop* loop = cell_->loop;
+    EventLoop* loop = cell_->loop();
     if (loop == nullptr || !linked()) return;
     if (prev_) prev_->next_ = next_;
     else loop->tasks_head_ = next_;
@@ -174,7 +184,7 @@ class TaskBase {
     prev_ = next_ = nullptr;
   }
   bool linked() const noexcept {
-    EventLoop* loop = cell_->loop;
+    EventLoop* loop = cell_->loop();
     return prev_ != nullptr || (loop != nullptr && loop->tasks_head_ == this);
   }
 
@@ -185,8 +195,9 @@ class TaskBase {
   }
 
   // close(): every pending task completes with LoopClosedError, its frame destroyed; done
-  // tasks with an exception nobody retrieved are reported. Then all detach from the loop.
-  static void abandon_all(EventLoop& loop) {
+  // tasks with an exception nobody retrieved are reported. Then all detach from the loop's
+  // list; the returned references keep them alive until close() has detached the cell.
+  static std::vector<std::shared_ptr<TaskBase>> abandon_all(EventLoop& loop) {
     auto tasks = all_tasks(loop);
     for (auto& t : tasks) {
       if (!t->task_done()) {
@@ -201,6 +212,7 @@ class TaskBase {
       t->unlink();
       t->self_.reset();
     }
+    return tasks;
   }
 
   friend class EventLoop;
@@ -256,6 +268,33 @@ struct PromiseResult<void> {
   }
 };
 
+// What every Task promise has, whatever its T: the links of an inline await chain, so a
+// suspended chain can be destroyed innermost frame first, without recursion.
+struct PromiseBase {
+  std::coroutine_handle<> self;                 // this frame
+  PromiseBase* parent = nullptr;                // the frame awaiting us inline, if any
+  PromiseBase* child = nullptr;                 // the frame we await inline, while we do
+  std::coroutine_handle<>* child_owner = nullptr;  // the Task object in our frame that owns it
+};
+
+// Destroy a (suspended or finished) frame and every frame it awaits inline, innermost
+// first: each inner frame's locals are destroyed while the outer frames they may refer to
+// are still alive, and the depth of the chain costs no stack (a 10^5-deep chain abandoned
+// by close() would otherwise recurse once per frame).
+inline void destroy_chain(PromiseBase* root) noexcept {
+  std::vector<PromiseBase*> chain{root};
+  while (chain.back()->child != nullptr) chain.push_back(chain.back()->child);
+  for (std::size_t i = chain.size(); i-- > 1;) {
+    PromiseBase* inner = chain[i];
+    PromiseBase* outer = chain[i - 1];
+    *outer->child_owner = {};  // the outer frame's Task no longer owns it
+    outer->child = nullptr;
+    outer->child_owner = nullptr;
+    inner->self.destroy();
+  }
+  root->self.destroy();
+}
+
 }  // namespace detail
 
 template <class T>
@@ -265,12 +304,14 @@ class TaskState;
 template <class T = void>
 class [[nodiscard]] Task {
  public:
-  struct promise_type : detail::PromiseResult<T> {
+  struct promise_type : detail::PromiseResult<T>, detail::PromiseBase {
     std::coroutine_handle<> continuation;  // the coroutine awaiting us inline
     TaskState<T>* root_of = nullptr;       // set when this frame is a scheduled task's root
 
     Task get_return_object() noexcept {
-      return Task(std::coroutine_handle<promise_type>::from_promise(*this));
+      auto h = std::coroutine_handle<promise_type>::from_promise(*this);
+      self = h;
+      return Task(h);
     }
     std::suspend_always initial_suspend() noexcept { return {}; }
     struct FinalAwaiter {
@@ -280,6 +321,11 @@ class [[nodiscard]] Task {
         if (p.root_of != nullptr) {
           p.root_of->root_finished();  // may destroy this frame: touch nothing after
           return;
+        }
+        if (p.parent != nullptr) {  // no longer part of an inline chain
+          p.parent->child = nullptr;
+          p.parent->child_owner = nullptr;
+          p.parent = nullptr;
         }
         detail::t_next_resume = p.continuation;  // the trampoline resumes the awaiting parent
       }
@@ -291,41 +337,50 @@ class [[nodiscard]] Task {
   using handle = std::coroutine_handle<promise_type>;
 
   Task() = default;
-  Task(Task&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+  Task(Task&& o) noexcept : frame_(std::exchange(o.frame_, {})) {}
   Task& operator=(Task&& o) noexcept {
     if (this != &o) {
-      if (h_) h_.destroy();
-      h_ = std::exchange(o.h_, {});
+      reset();
+      frame_ = std::exchange(o.frame_, {});
     }
     return *this;
   }
-  ~Task() {
-    if (h_) h_.destroy();
-  }
+  ~Task() { reset(); }
 
   // `co_await task`: start it inline, resume here when it finishes.
-  auto operator co_await() && noexcept {
-    struct Awaiter {
-      handle h;
-      bool await_ready() const noexcept { return !h || h.done(); }
-      void await_suspend(std::coroutine_handle<> parent) noexcept {
-        h.promise().continuation = parent;
-        detail::t_next_resume = h;  // the trampoline starts the child
+  struct Awaiter {
+    Task* task;
+    bool await_ready() const noexcept { return !task->frame_ || task->typed().done(); }
+    template <class P>
+    void await_suspend(std::coroutine_handle<P> parent) noexcept {
+      handle h = task->typed();
+      h.promise().continuation = parent;
+      if constexpr (std::is_base_of_v<detail::PromiseBase, P>) {
+        detail::PromiseBase& outer = parent.promise();
+        outer.child = &h.promise();
+        outer.child_owner = &task->frame_;
+        h.promise().parent = &outer;
       }
-      T await_resume() {
-        if (!h) throw InvalidStateError("co_await on an empty Task (moved from?)");
-        return h.promise().take();
-      }
-    };
-    return Awaiter{h_};
-  }
+      detail::t_next_resume = h;  // the trampoline starts the child
+    }
+    T await_resume() {
+      if (!task->frame_) throw InvalidStateError("co_await on an empty Task (moved from?)");
+      return task->typed().promise().take();
+    }
+  };
+  Awaiter operator co_await() && noexcept { return Awaiter{this}; }
 
-  handle release() noexcept { return std::exchange(h_, {}); }
-  explicit operator bool() const noexcept { return static_cast<bool>(h_); }
+  handle release() noexcept { return handle::from_address(std::exchange(frame_, {}).address()); }
+  explicit operator bool() const noexcept { return static_cast<bool>(frame_); }
 
  private:
-  explicit Task(handle h) : h_(h) {}
-  handle h_;
+  explicit Task(handle h) : frame_(h) {}
+  handle typed() const noexcept { return handle::from_address(frame_.address()); }
+  void reset() noexcept {
+    if (frame_) detail::destroy_chain(&typed().promise());
+    frame_ = {};
+  }
+  std::coroutine_handle<> frame_;  // type-erased, so an outer frame can clear it (destroy_chain)
 };
 
 // A scheduled task: its future plus its driver.
@@ -408,7 +463,7 @@ class TaskState final : public FutureState<T>, public TaskBase {
     }
   }
   void destroy_frame() noexcept override {
-    if (frame_) std::exchange(frame_, {}).destroy();
+    if (frame_) detail::destroy_chain(&std::exchange(frame_, {}).promise());
   }
 
   typename Task<T>::handle frame_;
@@ -416,7 +471,7 @@ class TaskState final : public FutureState<T>, public TaskBase {
 
 template <class T>
 Future<T> spawn_task(EventLoop& loop, Task<T> coro) {
-  loop.check_thread("create_task");
+  loop.check_thread("EventLoop::create_task");
   if (loop.is_closed()) throw LoopClosedError("create_task() after close()");
   auto h = coro.release();
   if (!h) throw InvalidStateError("create_task() of an empty Task (moved from?)");
@@ -439,17 +494,21 @@ inline std::vector<std::shared_ptr<TaskBase>> all_tasks_of(EventLoop& loop) {
 
 template <class T>
 T EventLoop::run_until_complete(Future<T> fut) {
-  check_thread("run_until_complete");
-  bool finished = false;
-  fut.add_done_callback([this, &finished] {
-    finished = true;
-    stop();
+  check_thread("EventLoop::run_until_complete");
+  // The done callback stops this run only: if the loop stops early (stop() from elsewhere),
+  // the callback is disarmed, so the future completing during a later run stops nothing.
+  auto armed = std::make_shared<bool>(true);
+  fut.add_done_callback([this, armed] {
+    if (*armed) stop();
   });
+  struct Disarm {
+    std::shared_ptr<bool> armed;
+    ~Disarm() { *armed = false; }
+  } disarm{armed};
   run_forever();
   if (!fut.done()) {
     throw InvalidStateError("the event loop stopped before the future completed");
   }
-  (void)finished;
   return fut.result();
 }
 
@@ -476,7 +535,7 @@ class FutureAwaiter final : public Waiter {
   // wakes us, and await_resume throws.
   void on_cancel() noexcept override {
     try {
-      f_->cancel();
+      if (f_->cancel()) task_->cancel_forwarded();  // we get f's outcome (CancelledError, or a value it chose)
     } catch (...) {
     }
   }

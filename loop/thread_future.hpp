@@ -334,6 +334,9 @@ class ThreadFutureAwaiter final : public Waiter {
   }
   void on_cancel() noexcept override {
     try {
+      // Ask the producer; the task resumes when the future completes and then throws
+      // CancelledError whatever the outcome (a job's result is discarded: issue 4's rule, and
+      // what asyncio's wrap_future gives the awaiting task).
       s_->cancel();
     } catch (...) {
     }
@@ -377,20 +380,26 @@ ThreadFuture<T> run_coroutine_threadsafe(Task<T> coro, const LoopRef& loop) {
       return;
     }
     *task = get_running_loop().create_task(std::move(coro));
+    // Both paths release the task's future here, on the loop thread: the state (and its
+    // cancel hook) may be destroyed by whichever thread drops the last ThreadFuture, and a
+    // task must never be destroyed off its loop's thread.
     task->add_done_callback(Callback::with_drop(
         [st, task] {
+          Future<T> done = std::move(*task);
+          *task = Future<T>();
           try {
             if constexpr (std::is_void_v<T>) {
-              task->result();
+              done.result();
               st->set_value();
             } else {
-              st->set_value(task->result());
+              st->set_value(done.result());
             }
           } catch (...) {
             st->set_exception(std::current_exception());
           }
         },
-        [st] {
+        [st, task] {
+          *task = Future<T>();
           st->set_exception(std::make_exception_ptr(
               LoopClosedError("the task was still pending when its loop was closed")));
         }));
