@@ -136,8 +136,9 @@ class TaskBase {
     cancel_requested_ = true;
     pending_cancel_msg_ = std::move(msg);
     if (waiter_ != nullptr) {
-      Waiter* w = std::exchange(waiter_, nullptr);
-      w->on_cancel();
+      // Every cancel() while suspended reaches the waiter (asyncio forwards each one); the
+      // waiter is cleared only when the task is woken, and on_cancel is safe to repeat.
+      waiter_->on_cancel();
     } else if (!started_ && !step_scheduled_) {
       schedule_step();
     }
@@ -526,9 +527,12 @@ class FutureAwaiter final : public Waiter {
   bool await_ready() const noexcept { return f_->done(); }
   bool await_suspend(std::coroutine_handle<> h) {
     task_ = &detail::current_task("a future");
-    if (task_->cancel_requested()) return false;  // deliver the pending cancel right here
     const std::uint64_t n = task_->suspend(this, h);
     f_->add_done_callback([t = task_->shared(), n] { t->resume_now(n); });
+    // A cancel that arrived before this await is forwarded to the future now (asyncio's
+    // Task.__step cancels the future it is about to wait on), so an awaited task or gather
+    // is never left running unowned; we wake when it is done.
+    if (task_->cancel_requested()) on_cancel();
     return true;
   }
   // asyncio: cancelling a task cancels the future (or task) it awaits; its completion then

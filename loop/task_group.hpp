@@ -33,15 +33,19 @@
 //    CancelledError, as asyncio's __aexit__ does.
 //  * The awaiting task being cancelled aborts the group; the scope keeps waiting until all
 //    have finished, then throws CancelledError — or ExceptionGroup if tasks failed meanwhile
-//    (errors win, as in asyncio), with the cancellation left pending for the task's next
-//    await point, so it is not lost either.
+//    (errors win, as in asyncio since GH-95704), with the cancellation left pending for the
+//    task's next await point, so it is not lost either.
 //  * Otherwise the scope returns the body's result.
 //
 // DEVIATIONS: always ExceptionGroup for failures, even a single one (asyncio too; C++ has no
 // except*: catch ExceptionGroup and look at exceptions()); the body's own failure is in
-// completion order among the others (asyncio appends it last). If the awaiting task was
+// completion order among the others (asyncio appends it last). A cancellation of the awaiting
+// task aborts the whole group at once: asyncio delivers it to the body first (the with-block
+// runs in that task) and aborts only if it escapes the body — the same, unless the body
+// swallows CancelledError, which errors.hpp says not to do. If the awaiting task was
 // cancelled before the scope started, the body never starts (asyncio runs it to its first
-// await).
+// await). The wait for the tasks cannot be cut short (a task may refer to the scope's frame);
+// a task that ignores cancellation delays the scope's return.
 #pragma once
 
 #include <coroutine>

@@ -52,7 +52,7 @@ class MpscQueue {
 
   struct Stats {
     std::uint64_t popped = 0;           // items handed out by try_pop / drain
-    std::uint64_t dropped = 0;          // items destroyed unpopped by the destructor
+    std::uint64_t dropped = 0;          // items destroyed unpopped by drop_all()
   };
 
   MpscQueue() = default;
@@ -60,22 +60,32 @@ class MpscQueue {
   MpscQueue& operator=(const MpscQueue&) = delete;
 
   ~MpscQueue() {
+    drop_all();
+    free_chain(batch_);
+    // acquire: pairs with the consumer-side release CAS that published these nodes.
+    free_chain(static_cast<Node*>(returned_.exchange(nullptr, std::memory_order_acquire)));
+  }
+
+  // Consumer only. Destroys every item still queued (a push still in its window is waited
+  // for: nothing accepted is ever skipped); returns how many, also counted in stats().dropped.
+  // The destructor calls it; call it yourself after close() to read the count.
+  std::size_t drop_all() {
+    std::size_t n = 0;
     for (;;) {
       MpscInbox::Popped p = inbox_.pop();
       if (p.status == PopStatus::Item) {
-        Node* n = static_cast<Node*>(p.node);
-        n->value().~T();
-        ++stats_.dropped;
-        delete n;
+        Node* node = static_cast<Node*>(p.node);
+        node->value().~T();
+        recycle(node);
+        ++n;
       } else if (p.status == PopStatus::Retry) {
-        sync::yield();  // a push still in its window: contract says none may be, but never lose it
+        sync::yield();  // a push accepted before us is still linking: it will be there
       } else {
         break;
       }
     }
-    free_chain(batch_);
-    // acquire: pairs with the consumer-side release CAS that published these nodes.
-    free_chain(static_cast<Node*>(returned_.exchange(nullptr, std::memory_order_acquire)));
+    stats_.dropped += n;
+    return n;
   }
 
   // Any thread. Pushed: the value was moved in. Closed: `v` is left as it was.

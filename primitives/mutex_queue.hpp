@@ -42,7 +42,16 @@ class BasicMutexQueue {
   BasicMutexQueue() = default;
   BasicMutexQueue(const BasicMutexQueue&) = delete;
   BasicMutexQueue& operator=(const BasicMutexQueue&) = delete;
-  ~BasicMutexQueue() { stats_.dropped += items_.size(); }
+  ~BasicMutexQueue() = default;
+
+  // Destroys every item still queued; returns how many (also in stats().dropped).
+  std::size_t drop_all() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::size_t n = items_.size();
+    items_.clear();
+    stats_.dropped += n;
+    return n;
+  }
 
   PushResult push(T&& v) { return push_impl(std::move(v)); }
   PushResult push(const T& v) { return push_impl(v); }

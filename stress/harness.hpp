@@ -1,0 +1,504 @@
+// handoff/stress/harness.hpp — the harness every stress test shares.
+//
+// WHAT IT GIVES A STRESS TEST
+//   * one command line:  --seed N  --seconds S  --rate R (per mille)  --producers 1,2,4
+//                        --soak  --watchdog S  --help, plus the test's own options;
+//   * the seed, printed FIRST ("seed=N"), random unless given, and per-run seeds derived from
+//     it (derive_seed), so `--seed N` replays every run's perturbation decision streams;
+//   * the facade's perturbation (sync_perturb.hpp) configured per run with that seed, and a
+//     line saying whether it is compiled in (HANDOFF_PERTURB=ON) and active;
+//   * a time bound: ctest mode stops each test at min(its count, ~--seconds total); soak mode
+//     (--soak or HANDOFF_SOAK=1) runs the full counts with no time bound unless --seconds
+//     is given. Slice::next() spreads the remaining time over the remaining slices;
+//   * a watchdog thread: if the test's progress counter stops moving for --watchdog seconds,
+//     or the run overruns a hard limit, it prints the test's diagnosis (who is stuck where)
+//     and calls std::_Exit(3), so a hang never reaches the ctest TIMEOUT;
+//   * coverage accounting (operations, threads, runs/seeds, perturbed steps) and the final
+//     one-line verdict: "VERDICT <name>: PASS|FAIL|HANG ...". Exit codes: 0 pass, 1 fail,
+//     2 usage, 3 hang.
+//
+// RULES FOR TESTS (so the harness never hides the races it is meant to expose)
+//   * State the watchdog reads must be atomics written relaxed or release and read relaxed:
+//     the watchdog must not create happens-before edges between the threads under test.
+//   * Bookkeeping shared between threads under test (progress words, flags) is likewise read
+//     relaxed by the checking side; TSan then sees only the queue's own synchronization.
+//   * Call account_thread() at the end of every thread that ran atomic steps, so the
+//     perturbed-step counts cover all of them.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdarg>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <initializer_list>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <handoff/primitives/sync.hpp>
+
+namespace handoff::stress {
+
+using Clock = std::chrono::steady_clock;
+
+// ---- randomness ------------------------------------------------------------------------
+
+inline std::uint64_t splitmix64(std::uint64_t& x) noexcept {
+  std::uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// A seed for a sub-run, a pure function of its parent seed and the given coordinates.
+inline std::uint64_t derive_seed(std::uint64_t seed, std::initializer_list<std::uint64_t> coords) noexcept {
+  std::uint64_t x = seed;
+  std::uint64_t out = splitmix64(x);
+  for (std::uint64_t c : coords) {
+    x ^= c * 0xd6e8feb86659fd93ull;
+    out = splitmix64(x);
+  }
+  return out;
+}
+
+// Small, fast, seeded generator for test decisions (close moments, burst sizes, ...).
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) noexcept : s_(seed) {}
+  std::uint64_t next() noexcept { return splitmix64(s_); }
+  std::uint64_t below(std::uint64_t n) noexcept { return n == 0 ? 0 : next() % n; }
+  bool chance(std::uint32_t per_mille) noexcept { return below(1000) < per_mille; }
+
+ private:
+  std::uint64_t s_;
+};
+
+// One value per cache line, so per-thread progress words do not false-share.
+template <class T>
+struct alignas(64) Padded {
+  T v{};
+};
+
+// A compiler-only barrier. The answer checks that compare a queue's reply with relaxed
+// progress words rely on x86-TSO for the hardware order and on this for the compiler's;
+// it adds no synchronization that TSan could see, so it hides no race.
+inline void compiler_barrier() noexcept { std::atomic_signal_fence(std::memory_order_seq_cst); }
+
+#if defined(__x86_64__) || defined(__i386__)
+inline constexpr bool kTsoChecks = true;
+#else
+inline constexpr bool kTsoChecks = false;
+#endif
+
+// ---- formatting ------------------------------------------------------------------------
+
+inline std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+inline std::string fmt(const char* f, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+// "12.3M"-style counts for coverage lines.
+inline std::string human(double v) {
+  if (v >= 1e9) return fmt("%.2fG", v / 1e9);
+  if (v >= 1e6) return fmt("%.2fM", v / 1e6);
+  if (v >= 1e4) return fmt("%.1fk", v / 1e3);
+  return fmt("%.0f", v);
+}
+
+// Collects the lines of one kind of finding, printing at most `cap` and counting the rest.
+class Findings {
+ public:
+  explicit Findings(std::size_t cap = 20) : cap_(cap) {}
+  void add(const std::string& kind, std::string line) {
+    auto it = std::find_if(kinds_.begin(), kinds_.end(), [&](const Kind& k) { return k.name == kind; });
+    if (it == kinds_.end()) {
+      kinds_.push_back({kind, {}, 0});
+      it = kinds_.end() - 1;
+    }
+    ++it->total;
+    if (it->lines.size() < cap_) it->lines.push_back(std::move(line));
+  }
+  bool empty() const noexcept { return kinds_.empty(); }
+  std::uint64_t count(const std::string& kind) const {
+    for (const Kind& k : kinds_) if (k.name == kind) return k.total;
+    return 0;
+  }
+  // "LOST=3 REORDERED=1"
+  std::string summary() const {
+    std::string s;
+    for (const Kind& k : kinds_) s += fmt("%s%s=%" PRIu64, s.empty() ? "" : " ", k.name.c_str(), k.total);
+    return s;
+  }
+  void print(std::FILE* out = stdout) const {
+    for (const Kind& k : kinds_) {
+      for (const std::string& l : k.lines) std::fprintf(out, "%s\n", l.c_str());
+      if (k.total > k.lines.size()) {
+        std::fprintf(out, "%s: ... and %" PRIu64 " more\n", k.name.c_str(), k.total - k.lines.size());
+      }
+    }
+    std::fflush(out);
+  }
+
+ private:
+  struct Kind {
+    std::string name;
+    std::vector<std::string> lines;
+    std::uint64_t total;
+  };
+  std::size_t cap_;
+  std::vector<Kind> kinds_;
+};
+
+// ---- the harness -----------------------------------------------------------------------
+
+struct ExtraOption {
+  std::string name;        // "--queue"
+  std::string help;        // one line
+  bool takes_value = true;
+  std::function<bool(const std::string& value)> set;  // false: invalid value
+};
+
+struct Defaults {
+  std::vector<unsigned> producers{1, 2, 4, 8, 16};
+  double seconds = 10.0;                 // ctest-mode bound on the whole binary's run
+  std::uint32_t rate_per_mille = 200;    // VERIFY.md: 10–30 % perturbation catches lost wakeups
+  double watchdog_seconds = 5.0;         // no progress for this long = a hang
+};
+
+class Harness {
+ public:
+  Harness(std::string name, int argc, char** argv, Defaults d = {}, std::vector<ExtraOption> extra = {})
+      : name_(std::move(name)),
+        producers_(d.producers),
+        seconds_(d.seconds),
+        rate_(d.rate_per_mille),
+        watchdog_seconds_(d.watchdog_seconds),
+        extra_(std::move(extra)),
+        start_(Clock::now()) {
+    std::string error;
+    bool seed_given = false;
+    bool seconds_given = false;
+    bool help = false;
+    for (int i = 1; i < argc && error.empty(); ++i) {
+      std::string arg = argv[i];
+      std::string value;
+      bool has_inline = false;
+      if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+        has_inline = true;
+      }
+      auto take = [&](bool needed) -> bool {
+        if (!needed) return true;
+        if (has_inline) return true;
+        if (i + 1 >= argc) {
+          error = arg + " needs a value";
+          return false;
+        }
+        value = argv[++i];
+        return true;
+      };
+      if (arg == "--help" || arg == "-h") {
+        help = true;
+      } else if (arg == "--seed") {
+        if (take(true) && !parse_u64(value, seed_)) error = "bad --seed '" + value + "'";
+        seed_given = true;
+      } else if (arg == "--seconds") {
+        if (take(true) && !parse_double(value, seconds_)) error = "bad --seconds '" + value + "'";
+        seconds_given = true;
+      } else if (arg == "--rate") {
+        std::uint64_t r = 0;
+        if (take(true) && (!parse_u64(value, r) || r > 1000)) error = "bad --rate '" + value + "' (0..1000 per mille)";
+        rate_ = static_cast<std::uint32_t>(r);
+      } else if (arg == "--watchdog") {
+        if (take(true) && (!parse_double(value, watchdog_seconds_) || watchdog_seconds_ <= 0)) {
+          error = "bad --watchdog '" + value + "'";
+        }
+      } else if (arg == "--producers") {
+        if (take(true) && !parse_list(value, producers_)) error = "bad --producers '" + value + "' (e.g. 1,2,4)";
+      } else if (arg == "--soak") {
+        soak_ = true;
+      } else {
+        auto it = std::find_if(extra_.begin(), extra_.end(), [&](const ExtraOption& o) { return o.name == arg; });
+        if (it == extra_.end()) {
+          error = "unknown option '" + arg + "'";
+        } else if (take(it->takes_value) && !it->set(value)) {
+          error = "bad " + arg + " '" + value + "'";
+        }
+      }
+    }
+    if (const char* env = std::getenv("HANDOFF_SOAK"); env != nullptr && *env != '\0' && std::strcmp(env, "0") != 0) {
+      soak_ = true;
+    }
+    if (!seed_given) {
+      std::random_device rd;
+      seed_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
+              static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
+    }
+    timed_ = !soak_ || seconds_given;
+    // Always first: the one number that replays this run.
+    std::printf("seed=%" PRIu64 "\n", seed_);
+    std::fflush(stdout);  // before any error text on stderr
+    if (help) {
+      usage(stdout);
+      std::exit(0);
+    }
+    if (!error.empty()) {
+      std::fprintf(stderr, "%s: %s\n", name_.c_str(), error.c_str());
+      usage(stderr);
+      std::exit(2);
+    }
+    std::printf("%s: mode=%s, time bound=%s, watchdog=%.1fs, producers=%s\n", name_.c_str(),
+                soak_ ? "soak (full counts)" : "ctest (bounded slice)",
+                timed_ ? fmt("%.1fs", seconds_).c_str() : "none", watchdog_seconds_, list(producers_).c_str());
+    if constexpr (sync::kPerturbed) {
+      std::printf("%s: perturbation compiled in (HANDOFF_PERTURB); %s\n", name_.c_str(),
+                  rate_ > 0 ? fmt("ACTIVE at %u/1000 of atomic steps", rate_).c_str()
+                            : "INACTIVE (--rate 0)");
+    } else {
+      std::printf("%s: perturbation compiled out (build with -DHANDOFF_PERTURB=ON to enable); "
+                  "--rate ignored\n", name_.c_str());
+    }
+    std::fflush(stdout);
+    watchdog_ = std::thread([this] { watchdog_loop(); });
+  }
+
+  Harness(const Harness&) = delete;
+  Harness& operator=(const Harness&) = delete;
+
+  ~Harness() { stop_watchdog(); }
+
+  // ---- settings ----
+  const std::string& name() const noexcept { return name_; }
+  std::uint64_t seed() const noexcept { return seed_; }
+  bool soak() const noexcept { return soak_; }
+  std::uint32_t rate() const noexcept { return sync::kPerturbed ? rate_ : 0; }
+  const std::vector<unsigned>& producers() const noexcept { return producers_; }
+  unsigned max_producers() const noexcept {
+    return producers_.empty() ? 0 : *std::max_element(producers_.begin(), producers_.end());
+  }
+  // ctest count or soak count.
+  std::uint64_t count(std::uint64_t ctest, std::uint64_t soak) const noexcept { return soak_ ? soak : ctest; }
+
+  // ---- time ----
+  double elapsed() const noexcept { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+  bool timed() const noexcept { return timed_; }
+  // Seconds of the time bound still left (a large number when untimed).
+  double remaining() const noexcept { return timed_ ? std::max(0.0, seconds_ - elapsed()) : 1e18; }
+
+  // A share of the remaining time: slice `weight` of the `weight_left` still to run.
+  Clock::time_point slice_deadline(double weight, double weight_left) const noexcept {
+    if (!timed_) return Clock::time_point::max();
+    const double s = remaining() * (weight_left > 0 ? weight / weight_left : 1.0);
+    return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  }
+
+  // ---- perturbation ----
+  // Configure the facade's perturbation for one run (one set of threads) with its seed.
+  void perturb(std::uint64_t run_seed) noexcept {
+    ++runs_;
+#if defined(HANDOFF_SYNC_PERTURB) && HANDOFF_SYNC_PERTURB
+    sync::perturb::configure(run_seed, rate_);
+#else
+    (void)run_seed;
+#endif
+  }
+
+  // Add this thread's perturbation counters (since its last call) to the totals. Any thread.
+  void account_thread() noexcept {
+#if defined(HANDOFF_SYNC_PERTURB) && HANDOFF_SYNC_PERTURB
+    struct Seen {
+      std::uint64_t steps = 0, perturbed = 0;
+    };
+    thread_local Seen seen;
+    const auto& t = sync::perturb::thread_state();
+    // Relaxed: totals read after the threads are joined; no data hangs on them.
+    steps_.fetch_add(t.steps - seen.steps, std::memory_order_relaxed);
+    perturbed_.fetch_add(t.perturbed - seen.perturbed, std::memory_order_relaxed);
+    seen.steps = t.steps;
+    seen.perturbed = t.perturbed;
+#endif
+  }
+
+  // ---- coverage ----
+  void add_ops(std::uint64_t n) noexcept { ops_ += n; }
+  void note_threads(unsigned n) noexcept { max_threads_ = std::max(max_threads_, n); }
+  std::uint64_t ops() const noexcept { return ops_; }
+  std::uint64_t runs() const noexcept { return runs_; }
+  std::string perturbation_summary() const {
+    if (!sync::kPerturbed) return "perturbation=off(compiled out)";
+    const std::uint64_t st = steps_.load(std::memory_order_relaxed);    // after joins
+    const std::uint64_t pe = perturbed_.load(std::memory_order_relaxed);  // after joins
+    return fmt("perturbation=%u/1000 perturbed-steps=%s/%s", rate_, human(double(pe)).c_str(),
+               human(double(st)).c_str());
+  }
+
+  // ---- watchdog ----
+  // progress(): a number that moves while the test makes progress; diagnose(): a description
+  // of who is stuck where. Both run on the watchdog thread: they may read only atomics.
+  void watch(std::function<std::uint64_t()> progress, std::function<std::string()> diagnose) {
+    std::lock_guard<std::mutex> lock(mu_);
+    progress_ = std::move(progress);
+    diagnose_ = std::move(diagnose);
+  }
+
+  // ---- verdict ----
+  // Prints the final line and returns the exit code. `detail`: what failed, or what was covered.
+  int finish(bool pass, const std::string& detail) {
+    stop_watchdog();
+    std::printf("VERDICT %s: %s %s | ops=%s threads<=%u seed=%" PRIu64 " runs(seeds)=%" PRIu64
+                " %s time=%.1fs\n",
+                name_.c_str(), pass ? "PASS" : "FAIL", detail.c_str(), human(double(ops_)).c_str(),
+                max_threads_, seed_, runs_, perturbation_summary().c_str(), elapsed());
+    std::fflush(stdout);
+    return pass ? 0 : 1;
+  }
+
+ private:
+  static bool parse_u64(const std::string& s, std::uint64_t& out) {
+    if (s.empty()) return false;
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long v = std::strtoull(s.c_str(), &end, 0);
+    if (errno != 0 || *end != '\0' || s[0] == '-') return false;
+    out = v;
+    return true;
+  }
+  static bool parse_double(const std::string& s, double& out) {
+    if (s.empty()) return false;
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (*end != '\0' || !(v >= 0)) return false;
+    out = v;
+    return true;
+  }
+  static bool parse_list(const std::string& s, std::vector<unsigned>& out) {
+    std::vector<unsigned> v;
+    std::size_t pos = 0;
+    while (pos <= s.size()) {
+      const std::size_t comma = s.find(',', pos);
+      const std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      std::uint64_t n = 0;
+      if (!parse_u64(item, n) || n == 0 || n > 256) return false;
+      v.push_back(static_cast<unsigned>(n));
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    if (v.empty()) return false;
+    out = std::move(v);
+    return true;
+  }
+  static std::string list(const std::vector<unsigned>& v) {
+    std::string s;
+    for (unsigned x : v) {
+      if (!s.empty()) s += ',';
+      s += std::to_string(x);
+    }
+    return s;
+  }
+
+  void usage(std::FILE* out) const {
+    std::fprintf(out,
+                 "usage: %s [options]\n"
+                 "  --seed N         master seed (default: random; always printed first)\n"
+                 "  --seconds S      time bound for the whole run (default %.0f in ctest mode; none in soak)\n"
+                 "  --rate R         perturbation per mille of atomic steps (HANDOFF_PERTURB builds)\n"
+                 "  --producers L    producer counts, comma-separated (default %s)\n"
+                 "  --soak           full counts (also HANDOFF_SOAK=1)\n"
+                 "  --watchdog S     seconds without progress before the run is declared hung\n",
+                 name_.c_str(), seconds_, list(producers_).c_str());
+    for (const ExtraOption& o : extra_) std::fprintf(out, "  %-16s %s\n", o.name.c_str(), o.help.c_str());
+  }
+
+  void watchdog_loop() {
+    using namespace std::chrono;
+    std::unique_lock<std::mutex> lock(mu_);
+    std::uint64_t last = 0;
+    bool have_last = false;
+    auto last_change = Clock::now();
+    // A hard limit well inside ctest's TIMEOUT, should the bounded slices overrun.
+    const double hard = timed_ ? 3 * seconds_ + 30 : 1e18;
+    while (!stop_) {
+      cv_.wait_for(lock, milliseconds(100));
+      if (stop_) break;
+      const auto now = Clock::now();
+      if (!progress_) {
+        last_change = now;  // nothing watched yet
+      } else {
+        const std::uint64_t p = progress_();
+        if (!have_last || p != last) {
+          last = p;
+          have_last = true;
+          last_change = now;
+        }
+      }
+      const double stalled = duration<double>(now - last_change).count();
+      std::string why;
+      if (stalled >= watchdog_seconds_) {
+        why = fmt("no progress for %.1fs (progress counter stuck at %" PRIu64 ")", stalled, last);
+      } else if (elapsed() > hard) {
+        why = fmt("run exceeded its hard limit of %.0fs (time bound %.1fs)", hard, seconds_);
+      }
+      if (!why.empty()) {
+        std::string report = fmt("WATCHDOG: %s after %.1fs; seed=%" PRIu64 "\n", why.c_str(), elapsed(), seed_);
+        if (diagnose_) report += diagnose_();
+        report += fmt("VERDICT %s: HANG %s | seed=%" PRIu64 " time=%.1fs\n", name_.c_str(), why.c_str(), seed_,
+                      elapsed());
+        std::fwrite(report.data(), 1, report.size(), stdout);
+        std::fflush(stdout);
+        std::fflush(stderr);
+        std::_Exit(3);
+      }
+    }
+  }
+
+  void stop_watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (watchdog_.joinable()) watchdog_.join();
+  }
+
+  std::string name_;
+  std::uint64_t seed_ = 0;
+  std::vector<unsigned> producers_;
+  double seconds_;
+  std::uint32_t rate_;
+  double watchdog_seconds_;
+  bool soak_ = false;
+  bool timed_ = true;
+  std::vector<ExtraOption> extra_;
+  Clock::time_point start_;
+
+  std::uint64_t ops_ = 0;
+  std::uint64_t runs_ = 0;
+  unsigned max_threads_ = 0;
+  std::atomic<std::uint64_t> steps_{0};
+  std::atomic<std::uint64_t> perturbed_{0};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::function<std::uint64_t()> progress_;
+  std::function<std::string()> diagnose_;
+  std::thread watchdog_;
+};
+
+}  // namespace handoff::stress

@@ -1,0 +1,58 @@
+# ctest install.consumer: cmake -D... -P run_consumer_test.cmake
+#   (1) `cmake --install` the build tree under test into a fresh prefix, then configure, build
+#       and run tests/consumer against it with find_package(handoff);
+#   (2) configure, build and run the same consumer with add_subdirectory(<source tree>).
+# Inputs: HANDOFF_SOURCE_DIR, HANDOFF_BINARY_DIR, CONSUMER_DIR, WORK_DIR, CXX, GENERATOR.
+foreach(v HANDOFF_SOURCE_DIR HANDOFF_BINARY_DIR CONSUMER_DIR WORK_DIR CXX GENERATOR)
+  if(NOT DEFINED ${v})
+    message(FATAL_ERROR "run_consumer_test.cmake: -D${v}=... missing")
+  endif()
+endforeach()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+set(prefix "${WORK_DIR}/prefix")
+
+function(step name)
+  message("---- ${name}: ${ARGN}")
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  message("${out}${err}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "install test: step '${name}' failed (exit ${rc})")
+  endif()
+  set(step_output "${out}" PARENT_SCOPE)
+endfunction()
+
+# A consumer is built without the enclosing build's flags (sanitizers, CXXFLAGS): the
+# environment of the ctest run must not leak into it.
+set(clean_env ${CMAKE_COMMAND} -E env --unset=CXXFLAGS --unset=LDFLAGS --unset=CMAKE_PREFIX_PATH)
+set(common -G "${GENERATOR}" -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_BUILD_TYPE=Release)
+
+# ---- (1) install, then find_package ----
+step("install" ${CMAKE_COMMAND} --install "${HANDOFF_BINARY_DIR}" --prefix "${prefix}")
+file(GLOB_RECURSE installed_config "${prefix}/*/handoffConfig.cmake")
+file(GLOB_RECURSE installed_headers "${prefix}/include/handoff/*.hpp")
+if(NOT installed_config OR NOT installed_headers)
+  message(FATAL_ERROR "install test: the prefix has no handoffConfig.cmake or no headers")
+endif()
+list(LENGTH installed_headers n_headers)
+message("installed: ${n_headers} headers, ${installed_config}")
+
+step("configure (find_package)" ${clean_env} ${CMAKE_COMMAND} -S "${CONSUMER_DIR}" -B "${WORK_DIR}/package" ${common}
+     -DHANDOFF_CONSUMER_MODE=package -DCMAKE_PREFIX_PATH=${prefix} -DHANDOFF_EXPECT_PREFIX=${prefix}
+     -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF)
+step("build (find_package)" ${clean_env} ${CMAKE_COMMAND} --build "${WORK_DIR}/package" -j2)
+step("run (find_package)" "${WORK_DIR}/package/handoff_consumer")
+if(NOT step_output MATCHES "handoff consumer: OK")
+  message(FATAL_ERROR "install test: the find_package consumer did not report OK")
+endif()
+
+# ---- (2) add_subdirectory of the source tree ----
+step("configure (add_subdirectory)" ${clean_env} ${CMAKE_COMMAND} -S "${CONSUMER_DIR}" -B "${WORK_DIR}/subdirectory"
+     ${common} -DHANDOFF_CONSUMER_MODE=subdirectory -DHANDOFF_SOURCE_DIR=${HANDOFF_SOURCE_DIR})
+step("build (add_subdirectory)" ${clean_env} ${CMAKE_COMMAND} --build "${WORK_DIR}/subdirectory" -j2)
+step("run (add_subdirectory)" "${WORK_DIR}/subdirectory/handoff_consumer")
+if(NOT step_output MATCHES "handoff consumer: OK")
+  message(FATAL_ERROR "install test: the add_subdirectory consumer did not report OK")
+endif()
+message("install test: OK (find_package against ${prefix}, and add_subdirectory)")

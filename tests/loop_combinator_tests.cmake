@@ -1,0 +1,2 @@
+handoff_add_unit_test(combinators_test)
+handoff_add_unit_test(loop_sync_test)
