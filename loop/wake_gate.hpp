@@ -23,10 +23,14 @@
 // lost wakeup. The producer's exchange SLEEPING -> AWAKE lets exactly one producer per
 // announced sleep signal: signals <= announced sleeps.
 //
-// SPURIOUS RETURNS. If the loop's re-check finds work and cancels the sleep after a producer
-// has already claimed it, that producer's eventfd write still lands, and the loop's next
-// epoll_wait returns at once with nothing new: at most one spurious return per cancelled
-// sleep. cancel_sleep() / finish_sleep() report this case so the loop can count it.
+// SPURIOUS RETURNS. A wake signal can find nothing new: (a) the loop's re-check found work
+// and cancelled a sleep that a producer had already claimed — that producer's eventfd write
+// still lands and makes a later epoll_wait return at once; (b) a producer claimed a sleep the
+// loop announced after it had already taken that producer's item. Either way each signal
+// belongs to one announced sleep, so spurious returns <= signals <= announced sleeps (the
+// Relacy model, tests/model/wake_gate_model.cpp, found case (b) and checks this bound).
+// cancel_sleep() / finish_sleep() report a claim whose signal is still to come, so the loop
+// can attribute the later return.
 //
 // STATES:   AWAKE --announce_sleep--> SLEEPING --claim_wake (one producer)--> AWAKE
 //                                      SLEEPING --cancel_sleep / finish_sleep--> AWAKE
@@ -58,7 +62,8 @@ class WakeGate {
   // Loop thread. The re-check found work: do not sleep. True if a producer had already
   // claimed this sleep, so its signal is still on the way (one spurious return to come).
   bool cancel_sleep() noexcept {
-    // seq_cst: orders against claim_wake's exchange; whichever is first wins the sleep.
+    // An RMW on the same word as claim_wake's exchange: exactly one of the two takes the
+    // SLEEPING value (acq_rel would do, the model shows; seq_cst costs the same on x86).
     return state_.exchange(kAwake, std::memory_order_seq_cst) == kAwake;
   }
 

@@ -37,6 +37,8 @@
 #undef realloc
 #undef free
 
+#define HANDOFF_SYNC_RELACY_EXACT_CAS_FAILURE 1
+
 namespace handoff::sync {
 
 inline constexpr bool kPerturbed = false;
@@ -65,6 +67,24 @@ inline rl::memory_order to_rl(std::memory_order mo) noexcept {
     default: return rl::mo_seq_cst;
   }
 }
+// Relacy predates C++17 (P0418): a CAS failure order must not be stronger than the success
+// order allows (relaxed/release -> relaxed; acquire/acq_rel -> acquire), else Relacy models it
+// as relaxed, silently. Model a stronger failure order exactly: the allowed one, plus an
+// acquire (seq_cst) fence when the CAS fails.
+struct cas_orders {
+  rl::memory_order success, failure, fence;
+};
+inline cas_orders split(std::memory_order s, std::memory_order f) noexcept {
+  const rl::memory_order rs = to_rl(s);
+  rl::memory_order rf = to_rl(f);
+  if (rf == rl::mo_consume) rf = rl::mo_acquire;
+  rl::memory_order cap = rl::mo_seq_cst;
+  if (rs == rl::mo_relaxed || rs == rl::mo_release) cap = rl::mo_relaxed;
+  if (rs == rl::mo_acquire || rs == rl::mo_acq_rel) cap = rl::mo_acquire;
+  if (rf == rl::mo_seq_cst && cap != rl::mo_seq_cst) return {rs, cap, rl::mo_seq_cst};
+  if (rf == rl::mo_acquire && cap == rl::mo_relaxed) return {rs, cap, rl::mo_acquire};
+  return {rs, rf, rl::mo_relaxed};
+}
 inline rl::debug_info info(const site& l) noexcept {
   return rl::debug_info(l.function, l.file, l.line);
 }
@@ -91,15 +111,19 @@ class atomic {
   }
   bool compare_exchange_strong(T& expected, T desired, std::memory_order success,
                                std::memory_order failure, loc l = loc::current()) {
-    return a_.compare_exchange_strong(expected, desired, relacy_detail::to_rl(success),
-                                      relacy_detail::info(l), relacy_detail::to_rl(failure),
-                                      relacy_detail::info(l));
+    const relacy_detail::cas_orders o = relacy_detail::split(success, failure);
+    const bool ok = a_.compare_exchange_strong(expected, desired, o.success, relacy_detail::info(l),
+                                               o.failure, relacy_detail::info(l));
+    if (!ok && o.fence != rl::mo_relaxed) rl::atomic_thread_fence(o.fence, relacy_detail::info(l));
+    return ok;
   }
   bool compare_exchange_weak(T& expected, T desired, std::memory_order success,
                              std::memory_order failure, loc l = loc::current()) {
-    return a_.compare_exchange_weak(expected, desired, relacy_detail::to_rl(success),
-                                    relacy_detail::info(l), relacy_detail::to_rl(failure),
-                                    relacy_detail::info(l));
+    const relacy_detail::cas_orders o = relacy_detail::split(success, failure);
+    const bool ok = a_.compare_exchange_weak(expected, desired, o.success, relacy_detail::info(l),
+                                             o.failure, relacy_detail::info(l));
+    if (!ok && o.fence != rl::mo_relaxed) rl::atomic_thread_fence(o.fence, relacy_detail::info(l));
+    return ok;
   }
   T fetch_add(T d, std::memory_order mo, loc l = loc::current()) {
     return a_.fetch_add(d, relacy_detail::to_rl(mo), relacy_detail::info(l));
@@ -112,6 +136,8 @@ class atomic {
   }
 
  private:
+  friend void wait(atomic<std::uint32_t>&, std::uint32_t, std::int64_t, relacy_detail::site);
+  friend void wake(atomic<std::uint32_t>&, int, relacy_detail::site);
   mutable rl::atomic<T> a_;
 };
 
@@ -122,12 +148,38 @@ inline void yield(relacy_detail::site l = relacy_detail::site::current()) {
   rl::yield(1, relacy_detail::info(l));
 }
 
-inline void wait(atomic<std::uint32_t>& word, std::uint32_t expected, std::int64_t = -1,
+// A futex model (as Relacy's own rl_futex, on our word): wait() parks this thread if the
+// word still holds `expected` (checked atomically with the park); only a wake() after that
+// unparks it. No spurious wakeups, so a missing wake is reported as DEADLOCK.
+inline void wait(atomic<std::uint32_t>& word, std::uint32_t expected, std::int64_t timeout_ns = -1,
                  relacy_detail::site l = relacy_detail::site::current()) {
-  if (word.load(std::memory_order_relaxed, l) == expected) rl::yield(1, relacy_detail::info(l));
+  rl::context& c = rl::ctx();
+  c.sched();
+  c.atomic_thread_fence_seq_cst();
+  std::uint32_t v = 0;
+  {
+    rl::preemption_disabler pd(c);
+    v = word.a_.load(rl::mo_relaxed, relacy_detail::info(l));
+  }
+  if (v != expected) return;
+  (void)word.a_.wait(c, timeout_ns >= 0, /*allow_spurious_wakeup=*/false, relacy_detail::info(l));
 }
-inline void wake(atomic<std::uint32_t>&, int) {}
-inline void wake_one(atomic<std::uint32_t>&) {}
-inline void wake_all(atomic<std::uint32_t>&) {}
+inline void wake(atomic<std::uint32_t>& word, int count,
+                 relacy_detail::site l = relacy_detail::site::current()) {
+  rl::context& c = rl::ctx();
+  c.sched();
+  c.atomic_thread_fence_seq_cst();
+  (void)word.a_.wake(c, static_cast<rl::thread_id_t>(count), relacy_detail::info(l));
+}
+inline void wake_one(atomic<std::uint32_t>& word,
+                     relacy_detail::site l = relacy_detail::site::current()) {
+  wake(word, 1, l);
+}
+inline void wake_all(atomic<std::uint32_t>& word,
+                     relacy_detail::site l = relacy_detail::site::current()) {
+  wake(word, 1 << 20, l);
+}
+// The perturbation hook of the other backends: every rl operation is a scheduling point.
+inline void step() noexcept {}
 
 }  // namespace handoff::sync
