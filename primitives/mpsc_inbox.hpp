@@ -18,7 +18,7 @@
 //
 // THE WINDOW. Between a producer's exchange and its link store the chain is broken: the
 // consumer sees `head_->next == nullptr` although `tail_ != head_`. It then answers
-// PopStatus::Retry — not Empty, and it never blocks: the producer is running and will link
+// PopStatus::Retry — not Empty, and it does not wait: the producer is running and will link
 // within a few instructions (unless it is preempted; then every later item waits behind it,
 // which is the price of a wait-free push and why the loop re-polls rather than sleeps on
 // Retry). Nodes are never lost or reordered by the window: the exchange already fixed their
@@ -56,6 +56,11 @@
 // MEMORY. Intrusive: the inbox allocates nothing. A node must stay alive and untouched from
 // push until pop returns it (accepted) or push returns Closed (refused). MpscQueue<T>
 // (mpsc_queue.hpp) is the value-typed wrapper that owns and recycles nodes.
+//
+// THE CONSUMER AND CLOSE. pop() never waits while the inbox is open. Once close() has begun,
+// its re-push of the stub goes through the same publish() as a push and may wait for one
+// producer's verdict (the slow path above), bounded by that producer's progress (found by
+// the TLA+ model, tla/MpscInboxPopWaits.cfg).
 //
 // WHEN NOT TO USE IT. Several consumers (use a deque or an MPMC queue); bounded capacity or
 // backpressure (use the channel); a consumer that must sleep until an item arrives (pair it
