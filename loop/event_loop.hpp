@@ -86,9 +86,9 @@ class Future;
 struct LoopCell {
   explicit LoopCell(EventLoop* l) noexcept : loop_(l) {}
   // acquire: pairs with detach(); a thread that reads nullptr also sees close()'s work.
-  EventLoop* loop() const noexcept { return loop_.load(std::memory_order_acquire); }
+  EventLoop* loop() const noexcept { return loop_.load(std::memory_order_acquire); }  // pairs with detach()
   // release: publishes everything close() did before it.
-  void detach() noexcept { loop_.store(nullptr, std::memory_order_release); }
+  void detach() noexcept { loop_.store(nullptr, std::memory_order_release); }  // pairs with loop()
 
  private:
   sync::atomic<EventLoop*> loop_;

@@ -87,7 +87,7 @@ class ThreadFutureBase {
   bool cancel() {
     if (done()) return false;
     // acq_rel: orders the hook's effects after the flag; pairs with the completer's check.
-    word_.fetch_or(kCancelRequested, std::memory_order_acq_rel);
+    word_.fetch_or(kCancelRequested, std::memory_order_acq_rel);  // see above: pairs with claim()/cancel_requested()
     if (cancel_hook_) cancel_hook_();
     return true;
   }
@@ -111,7 +111,7 @@ class ThreadFutureBase {
     while (top != closed()) {
       node->next = top;
       // release: publishes the node to the completer's acquire exchange.
-      if (callbacks_.compare_exchange_weak(top, node, std::memory_order_release,
+      if (callbacks_.compare_exchange_weak(top, node, std::memory_order_release,  // publishes the node to publish()
                                            std::memory_order_acquire)) {  // failure: re-read top
         return;
       }
@@ -142,7 +142,7 @@ class ThreadFutureBase {
       if ((w & kStateMask) != kPending) return false;
       // acquire: the claimant sees the producer's setup; relaxed failure just retries.
       if (word_.compare_exchange_weak(w, (w & ~kStateMask) | kCompleting,
-                                      std::memory_order_acquire, std::memory_order_relaxed)) {
+                                      std::memory_order_acquire, std::memory_order_relaxed)) {  // claimant sees the setup
         return true;
       }
     }
@@ -152,13 +152,13 @@ class ThreadFutureBase {
   void publish() {
     std::uint32_t w = word_.load(std::memory_order_relaxed);  // the CAS re-checks it
     // release: the result slot written before this is visible to every acquire of DONE.
-    while (!word_.compare_exchange_weak(w, (w & ~kStateMask) | kDone, std::memory_order_acq_rel,
+    while (!word_.compare_exchange_weak(w, (w & ~kStateMask) | kDone, std::memory_order_acq_rel,  // DONE publishes the result
                                         std::memory_order_relaxed)) {  // failure: retry
     }
     if (w & kWaiters) sync::wake_all(word_);
     // acq_rel: takes every pushed callback (acquire) and closes the stack (release: an adder
     // that sees CLOSED also sees the result).
-    CbNode* n = callbacks_.exchange(closed(), std::memory_order_acq_rel);
+    CbNode* n = callbacks_.exchange(closed(), std::memory_order_acq_rel);  // takes all callbacks, closes the stack
     // The stack is LIFO; run callbacks in the order they were added.
     CbNode* rev = nullptr;
     while (n != nullptr) {
@@ -204,8 +204,8 @@ class ThreadFutureBase {
       if ((w & kStateMask) == kDone) return true;
       if (!(w & kWaiters)) {
         // relaxed on both: only the futex word's value matters; publish() reads it in its RMW.
-        if (!word_.compare_exchange_weak(w, w | kWaiters, std::memory_order_relaxed,
-                                         std::memory_order_relaxed)) {
+        if (!word_.compare_exchange_weak(w, w | kWaiters, std::memory_order_relaxed,  // futex word only
+                                         std::memory_order_relaxed)) {  // futex word only
           continue;
         }
         w |= kWaiters;

@@ -119,7 +119,7 @@ class MpscInbox {
     if (head == &sentinel_) return {PopStatus::Closed, nullptr};
     // acquire: pairs with the link store (release) of head's successor, so the successor's
     // payload, written before its producer's exchange, is visible.
-    Node* next = head->next.load(std::memory_order_acquire);
+    Node* next = head->next.load(std::memory_order_acquire);  // pairs with the successor link
     if (head == &stub_) {
       if (next == nullptr) {
         // seq_cst: a plain read of who pushed last; an exchange we do not see yet is a push
@@ -171,15 +171,15 @@ class MpscInbox {
     // seq_cst: one RMW decides the winner; the winner's later tail_ exchange carries it.
     if (closed_.fetch_or(kClosing, std::memory_order_seq_cst) & kClosing) {
       // acquire: pairs with the winner's release fetch_or(kSentinelIn) after its exchange.
-      while ((closed_.load(std::memory_order_acquire) & kSentinelIn) == 0) sync::yield();
+      while ((closed_.load(std::memory_order_acquire) & kSentinelIn) == 0) sync::yield();  // pairs with the winner's kSentinelIn
       return;
     }
     // seq_cst: the linearization point of close. Exchanges before it are accepted pushes.
     Node* last = tail_.exchange(&sentinel_, std::memory_order_seq_cst);
     // release: lets a concurrent close() return (pairs with its acquire load above).
-    closed_.fetch_or(kSentinelIn, std::memory_order_release);
+    closed_.fetch_or(kSentinelIn, std::memory_order_release);  // releases a losing close()
     // release: pairs with the consumer's acquire load of last->next; end of stream.
-    last->next.store(&sentinel_, std::memory_order_release);
+    last->next.store(&sentinel_, std::memory_order_release);  // end of stream for the consumer
   }
 
   // Any thread. True once a close() has taken effect: every push from now on returns Closed.
@@ -225,14 +225,14 @@ class MpscInbox {
     }
 #endif
     // release: pairs with wait_verdict()'s acquire load in our successor's slow path.
-    n->verdict.store(verdict, std::memory_order_release);
+    n->verdict.store(verdict, std::memory_order_release);  // pairs with wait_verdict()
     if (prev != &sentinel_) {
 #if defined(HANDOFF_MUTANT_INBOX_LINK_RELAXED)
       prev->next.store(n, std::memory_order_relaxed);  // MUTANT: payload no longer published
 #else
       // release: pairs with the consumer's acquire load of prev->next (publishes n's payload),
       // and, for a refused prev, with its producer's acquire wait in settle_refused().
-      prev->next.store(n, std::memory_order_release);
+      prev->next.store(n, std::memory_order_release);  // publishes n's payload (consumer)
 #endif
     }
     if (verdict == kRefused) {
@@ -246,7 +246,7 @@ class MpscInbox {
   std::uint32_t wait_verdict(Node* prev) noexcept {
     for (;;) {
       // acquire: pairs with the predecessor producer's release store of its verdict.
-      const std::uint32_t v = prev->verdict.load(std::memory_order_acquire);
+      const std::uint32_t v = prev->verdict.load(std::memory_order_acquire);  // pairs with the predecessor's verdict store
       if (v != kUnknown) return v;
       sync::yield();  // bounded by that producer's progress; yield so it can run on 2 cores
     }
@@ -262,7 +262,7 @@ class MpscInbox {
     }
     // A successor exchanged after us; its link store is its last access to n.
     // acquire: pairs with the successor's release link store.
-    while (n->next.load(std::memory_order_acquire) == nullptr) sync::yield();
+    while (n->next.load(std::memory_order_acquire) == nullptr) sync::yield();  // pairs with the successor's link
   }
 
   // Producers' side: swung by every push. Its own cache line: this is the contended word.

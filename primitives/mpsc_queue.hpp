@@ -63,7 +63,7 @@ class MpscQueue {
     drop_all();
     free_chain(batch_);
     // acquire: pairs with the consumer-side release CAS that published these nodes.
-    free_chain(static_cast<Node*>(returned_.exchange(nullptr, std::memory_order_acquire)));
+    free_chain(static_cast<Node*>(returned_.exchange(nullptr, std::memory_order_acquire)));  // pairs with recycle()'s release CAS
   }
 
   // Consumer only. Destroys every item still queued (a push still in its window is waited
@@ -141,7 +141,7 @@ class MpscQueue {
 
   static Node* next_of(Node* n) noexcept {
     // relaxed: a private chain (our cache or batch), already acquired as a whole.
-    return static_cast<Node*>(n->next.load(std::memory_order_relaxed));
+    return static_cast<Node*>(n->next.load(std::memory_order_relaxed));  // private chain
   }
 
   static void free_chain(Node* n) noexcept {
@@ -157,7 +157,7 @@ class MpscQueue {
     if (c.head == nullptr) {
       // acquire: pairs with return_batch()'s release CAS: the consumer's last use of each node
       // (destroying its value, writing its links) happens-before our reuse.
-      c.head = static_cast<Node*>(returned_.exchange(nullptr, std::memory_order_acquire));
+      c.head = static_cast<Node*>(returned_.exchange(nullptr, std::memory_order_acquire));  // pairs with recycle()'s release CAS
     }
     if (c.head == nullptr) return new Node;
     Node* n = c.head;
@@ -202,7 +202,7 @@ class MpscQueue {
       batch_tail_->next.store(top, std::memory_order_relaxed);  // published by the CAS below
       // release: pairs with allocate()'s acquire exchange, publishing the batch's links and
       // ordering our destruction of each value before a producer's reuse of the node.
-    } while (!returned_.compare_exchange_weak(top, batch_, std::memory_order_release,
+    } while (!returned_.compare_exchange_weak(top, batch_, std::memory_order_release,  // publishes the batch to allocate()
                                               std::memory_order_relaxed));  // failure: retry only
     batch_ = nullptr;
     batch_tail_ = nullptr;

@@ -33,7 +33,7 @@ class PerThreadCounter {
   void add(std::uint64_t n = 1) {
     Slot* s = slot();
     // relaxed: this thread is the slot's only writer; readers want a value, not an ordering.
-    s->value.store(s->value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    s->value.store(s->value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // single writer; a statistic
   }
 
   std::uint64_t read() const {
