@@ -76,7 +76,7 @@ inline std::atomic<int>& failure_count() noexcept {
 // Abort this run: Google Benchmark reports it as an error (JSON "error_occurred") instead of
 // timing it, and HANDOFF_BENCH_MAIN's exit status says a run failed.
 inline void fail(benchmark::State& state, const std::string& what) {
-  failure_count().fetch_add(1, std::memory_order_relaxed);
+  failure_count().fetch_add(1, std::memory_order_relaxed);  // harness bookkeeping; no data hangs on it
   std::fprintf(stderr, "handoff bench: run failed: %s\n", what.c_str());
   state.SkipWithError(what.c_str());  // copies the message
 }
@@ -86,7 +86,7 @@ inline int run_main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  const int failed = failure_count().load(std::memory_order_relaxed);
+  const int failed = failure_count().load(std::memory_order_relaxed);  // harness bookkeeping; no data hangs on it
   if (failed != 0) {
     std::fprintf(stderr, "handoff bench: %d run(s) failed their checks (see above)\n", failed);
     return 1;
@@ -226,7 +226,7 @@ class InFlightCap {
   void popped(std::uint64_t total) noexcept {
     if (total % kPublishEvery == 0) {
       // relaxed: flow control only; no data is published through this counter.
-      popped_.store(total, std::memory_order_relaxed);
+      popped_.store(total, std::memory_order_relaxed);  // harness bookkeeping; no data hangs on it
     }
   }
 
@@ -235,15 +235,15 @@ class InFlightCap {
  private:
   bool refill(Credit& c, const std::atomic<bool>& stop) noexcept {
     // relaxed: a counter, not a publication; the queue itself orders the items.
-    const std::uint64_t claimed = claimed_.fetch_add(chunk_, std::memory_order_relaxed) + chunk_;
+    const std::uint64_t claimed = claimed_.fetch_add(chunk_, std::memory_order_relaxed) + chunk_;  // harness bookkeeping; no data hangs on it
     Backoff backoff;
     bool waited = false;
     // Signed: if we were preempted between the fetch_add and here, the other producers'
     // items may have been popped past our claim; popped − claimed > 0 then means "room", and
     // an unsigned difference would wrap and park this producer for the rest of the run.
-    while (static_cast<std::int64_t>(claimed - popped_.load(std::memory_order_relaxed)) >
+    while (static_cast<std::int64_t>(claimed - popped_.load(std::memory_order_relaxed)) >  // harness bookkeeping; no data hangs on it
            static_cast<std::int64_t>(cap_)) {
-      if (stop.load(std::memory_order_relaxed)) return false;
+      if (stop.load(std::memory_order_relaxed)) return false;  // harness bookkeeping; no data hangs on it
       waited = true;
       backoff.pause();
     }
@@ -336,16 +336,16 @@ void producer_consumer_stream(benchmark::State& state, std::size_t producers,
         Backoff backoff;
         do {
           ++refusals;
-          if (stop.load(std::memory_order_relaxed)) return false;
+          if (stop.load(std::memory_order_relaxed)) return false;  // harness bookkeeping; no data hangs on it
           backoff.pause();
         } while (!handle.push(v));
         return true;
       };
-      while (!stop.load(std::memory_order_relaxed) && gate.take(credit, stop) &&
+      while (!stop.load(std::memory_order_relaxed) && gate.take(credit, stop) &&  // harness bookkeeping; no data hangs on it
              push(encode(p, seq))) {
         ++seq;
         // relaxed: read only by the consumer's occupancy sampler and after join.
-        slot.pushed.store(seq, std::memory_order_relaxed);
+        slot.pushed.store(seq, std::memory_order_relaxed);  // harness bookkeeping; no data hangs on it
       }
       slot.cap_waits = credit.waits;
       slot.push_refusals = refusals;
@@ -362,7 +362,7 @@ void producer_consumer_stream(benchmark::State& state, std::size_t producers,
 
   auto sample = [&] {
     std::uint64_t pushed = 0;
-    for (const auto& s : slots) pushed += s.pushed.load(std::memory_order_relaxed);
+    for (const auto& s : slots) pushed += s.pushed.load(std::memory_order_relaxed);  // harness bookkeeping; no data hangs on it
     if (pushed > popped) hwm = std::max(hwm, pushed - popped);
   };
   // Pop one item; false if nothing arrived for starve_limit (the run is then failed).
@@ -404,7 +404,7 @@ void producer_consumer_stream(benchmark::State& state, std::size_t producers,
   }
   const std::uint64_t timed_items = popped - popped_before;
 
-  stop.store(true, std::memory_order_relaxed);
+  stop.store(true, std::memory_order_relaxed);  // harness bookkeeping; no data hangs on it
   for (auto& t : threads) t.join();
 
   // Drain: after the joins every push is complete, so the rest must come out at once.
@@ -412,7 +412,7 @@ void producer_consumer_stream(benchmark::State& state, std::size_t producers,
   std::uint64_t cap_waits = 0;
   std::uint64_t refusals = 0;
   for (const auto& s : slots) {
-    total_pushed += s.pushed.load(std::memory_order_relaxed);
+    total_pushed += s.pushed.load(std::memory_order_relaxed);  // harness bookkeeping; no data hangs on it
     cap_waits += s.cap_waits;
     refusals += s.push_refusals;
   }
@@ -445,9 +445,9 @@ void producer_consumer_stream(benchmark::State& state, std::size_t producers,
                            std::to_string(popped + extra));
   }
   for (std::size_t p = 0; p < producers; ++p) {
-    if (checker.seen(p) != slots[p].pushed.load(std::memory_order_relaxed)) {
+    if (checker.seen(p) != slots[p].pushed.load(std::memory_order_relaxed)) {  // harness bookkeeping; no data hangs on it
       return fail(state, label + ": producer " + std::to_string(p) + " pushed " +
-                             std::to_string(slots[p].pushed.load(std::memory_order_relaxed)) +
+                             std::to_string(slots[p].pushed.load(std::memory_order_relaxed)) +  // harness bookkeeping; no data hangs on it
                              ", consumer saw " + std::to_string(checker.seen(p)));
     }
   }
@@ -469,7 +469,7 @@ void producer_consumer_stream(benchmark::State& state, std::size_t producers,
   // The smallest producer's share of the items, relative to a fair 1/P (1 = all equal; near 0
   // = a producer hardly ran: the run measured fewer producers than its name says).
   std::uint64_t least = total_pushed;
-  for (const auto& s : slots) least = std::min(least, s.pushed.load(std::memory_order_relaxed));
+  for (const auto& s : slots) least = std::min(least, s.pushed.load(std::memory_order_relaxed));  // harness bookkeeping; no data hangs on it
   state.counters["min_share"] =
       Counter(static_cast<double>(least) * static_cast<double>(producers) / all);
   state.counters["retry_polls"] = Counter(static_cast<double>(retry_polls) / n);

@@ -71,8 +71,8 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
     c.pr.ran[p].v.store(0, std::memory_order_relaxed);     // progress word, read relaxed
     c.pr.posted[p].v.store(0, std::memory_order_relaxed);  // progress word, read relaxed
   }
-  c.pr.posters.store(P, std::memory_order_relaxed);
-  c.pr.phase.store(static_cast<int>(phase), std::memory_order_relaxed);
+  c.pr.posters.store(P, std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
+  c.pr.phase.store(static_cast<int>(phase), std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
 
   // Loop-thread-only order check: next expected sequence number per poster.
   std::vector<std::uint64_t> expect(P, 0);
@@ -105,11 +105,11 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
                                                " ran when %" PRIu64 " was expected", p, s, expect[p]));
                   }
                   expect[p] = s + 1;
-                  c.pr.ran[p].v.store(s + 1, std::memory_order_relaxed);
-                  c.pr.total_ran.fetch_add(1, std::memory_order_relaxed);
+                  c.pr.ran[p].v.store(s + 1, std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
+                  c.pr.total_ran.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
                 },
-                [&drops] { drops.fetch_add(1, std::memory_order_relaxed); }));
-            c.pr.posted[p].v.store(s + 1, std::memory_order_relaxed);
+                [&drops] { drops.fetch_add(1, std::memory_order_relaxed); }));  // test bookkeeping, read after joins or by the watchdog
+            c.pr.posted[p].v.store(s + 1, std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
           } catch (const LoopClosedError&) {
             ++refused_hooked[p];  // its drop hook ran too (post() drops what it refuses)
             closed = true;
@@ -147,8 +147,8 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
     for (auto& t : posters) t.join();
     // Everything accepted must run; then stop. (A lost wakeup hangs here: watchdog.)
     std::uint64_t want = 0;
-    for (unsigned p = 0; p < P; ++p) want += c.pr.posted[p].v.load(std::memory_order_relaxed);
-    while (c.pr.total_ran.load(std::memory_order_relaxed) < want) std::this_thread::yield();
+    for (unsigned p = 0; p < P; ++p) want += c.pr.posted[p].v.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
+    while (c.pr.total_ran.load(std::memory_order_relaxed) < want) std::this_thread::yield();  // test bookkeeping, read after joins or by the watchdog
     loop.stop();
     loop_thread.join();
     loop.close();
@@ -160,13 +160,13 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
   const LoopStats s = loop.stats();
   std::uint64_t accepted = 0, ran = 0, ref_total = 0, ref_hooked = 0;
   for (unsigned p = 0; p < P; ++p) {
-    accepted += c.pr.posted[p].v.load(std::memory_order_relaxed);
-    ran += c.pr.ran[p].v.load(std::memory_order_relaxed);
+    accepted += c.pr.posted[p].v.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
+    ran += c.pr.ran[p].v.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
     ref_total += refused_hooked[p] + refused_plain[p];
     ref_hooked += refused_hooked[p];
   }
   // Drop hooks ran for callbacks close() dropped and for refused posts: separate them.
-  const std::uint64_t drop_total = drops.load(std::memory_order_relaxed) - ref_hooked;
+  const std::uint64_t drop_total = drops.load(std::memory_order_relaxed) - ref_hooked;  // test bookkeeping, read after joins or by the watchdog
   if (ran + drop_total != accepted) {
     ok = false;
     c.findings.add("LOST", fmt("[%s P=%u seed=%" PRIu64 "] accepted %" PRIu64 " but ran %" PRIu64
@@ -199,16 +199,16 @@ int main(int argc, char** argv) {
   d.producers = {1, 2, 4, 8, 16};
   Harness h("event_loop_stress", argc, argv, d);
   Context c(h);
-  h.watch([&c] { return c.pr.total_ran.load(std::memory_order_relaxed); },
+  h.watch([&c] { return c.pr.total_ran.load(std::memory_order_relaxed); },  // test bookkeeping, read after joins or by the watchdog
           [&c] {
             std::string s = fmt("LOST WAKEUP or hang in phase %s: the loop has run %" PRIu64
                                 " callbacks and makes no progress;",
-                                name_of(static_cast<Phase>(c.pr.phase.load(std::memory_order_relaxed))),
-                                c.pr.total_ran.load(std::memory_order_relaxed));
-            const unsigned P = c.pr.posters.load(std::memory_order_relaxed);
+                                name_of(static_cast<Phase>(c.pr.phase.load(std::memory_order_relaxed))),  // test bookkeeping, read after joins or by the watchdog
+                                c.pr.total_ran.load(std::memory_order_relaxed));  // test bookkeeping, read after joins or by the watchdog
+            const unsigned P = c.pr.posters.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
             for (unsigned p = 0; p < P && p < c.pr.posted.size(); ++p) {
-              const auto posted = c.pr.posted[p].v.load(std::memory_order_relaxed);
-              const auto ran = c.pr.ran[p].v.load(std::memory_order_relaxed);
+              const auto posted = c.pr.posted[p].v.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
+              const auto ran = c.pr.ran[p].v.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
               if (posted != ran) s += fmt(" poster %u: posted %" PRIu64 ", ran %" PRIu64 ";", p, posted, ran);
             }
             return s;

@@ -328,8 +328,8 @@ class Harness {
     thread_local Seen seen;
     const auto& t = sync::perturb::thread_state();
     // Relaxed: totals read after the threads are joined; no data hangs on them.
-    steps_.fetch_add(t.steps - seen.steps, std::memory_order_relaxed);
-    perturbed_.fetch_add(t.perturbed - seen.perturbed, std::memory_order_relaxed);
+    steps_.fetch_add(t.steps - seen.steps, std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
+    perturbed_.fetch_add(t.perturbed - seen.perturbed, std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
     seen.steps = t.steps;
     seen.perturbed = t.perturbed;
 #endif

@@ -162,45 +162,45 @@ struct Watch {
   void state(MainState s) { main_state.store(static_cast<int>(s), std::memory_order_relaxed); }  // display only
 
   std::uint64_t progress() const {
-    std::uint64_t sum = beat.load(std::memory_order_relaxed) + popped.load(std::memory_order_relaxed) * 3 +
-                        static_cast<std::uint64_t>(main_state.load(std::memory_order_relaxed));
-    const unsigned P = producers.load(std::memory_order_relaxed);
-    for (unsigned p = 0; p < P && p < kMaxProducers; ++p) sum += word[p].v.load(std::memory_order_relaxed);
+    std::uint64_t sum = beat.load(std::memory_order_relaxed) + popped.load(std::memory_order_relaxed) * 3 +  // test bookkeeping, read after joins or by the watchdog
+                        static_cast<std::uint64_t>(main_state.load(std::memory_order_relaxed));  // test bookkeeping, read after joins or by the watchdog
+    const unsigned P = producers.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
+    for (unsigned p = 0; p < P && p < kMaxProducers; ++p) sum += word[p].v.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
     return sum;
   }
 
   std::string diagnose() const {
-    const unsigned P = producers.load(std::memory_order_relaxed);
-    const std::uint64_t rd = round.load(std::memory_order_relaxed);
+    const unsigned P = producers.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
+    const std::uint64_t rd = round.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
     std::string s = fmt("state: phase=%s P=%u run=%" PRIu64 " run-seed=%" PRIu64 "%s\n",
-                        phase.load(std::memory_order_relaxed), P, run.load(std::memory_order_relaxed),
-                        run_seed.load(std::memory_order_relaxed),
+                        phase.load(std::memory_order_relaxed), P, run.load(std::memory_order_relaxed),  // test bookkeeping, read after joins or by the watchdog
+                        run_seed.load(std::memory_order_relaxed),  // test bookkeeping, read after joins or by the watchdog
                         rd == kNoSeq ? "" : fmt(" round=%" PRIu64, rd).c_str());
-    const int c = closer.load(std::memory_order_relaxed);
+    const int c = closer.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
     if (c >= 0) {
       s += fmt("close: closer=%s target=%" PRIu64 " abandon=%s called=%s returned=%s consumer-done=%s\n",
-               to_string(static_cast<Closer>(c)), close_target.load(std::memory_order_relaxed),
-               abandon.load(std::memory_order_relaxed) ? "yes" : "no",
-               close_called.load(std::memory_order_relaxed) ? "yes" : "no",
-               close_returned.load(std::memory_order_relaxed) ? "yes" : "no",
-               consumer_done.load(std::memory_order_relaxed) ? "yes" : "no");
+               to_string(static_cast<Closer>(c)), close_target.load(std::memory_order_relaxed),  // test bookkeeping, read after joins or by the watchdog
+               abandon.load(std::memory_order_relaxed) ? "yes" : "no",  // test bookkeeping, read after joins or by the watchdog
+               close_called.load(std::memory_order_relaxed) ? "yes" : "no",  // test bookkeeping, read after joins or by the watchdog
+               close_returned.load(std::memory_order_relaxed) ? "yes" : "no",  // test bookkeeping, read after joins or by the watchdog
+               consumer_done.load(std::memory_order_relaxed) ? "yes" : "no");  // test bookkeeping, read after joins or by the watchdog
     }
-    const int ls = last_status.load(std::memory_order_relaxed);
-    const std::uint64_t li = last_item.load(std::memory_order_relaxed);
+    const int ls = last_status.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
+    const std::uint64_t li = last_item.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
     std::uint64_t completed = 0;
-    for (unsigned p = 0; p < P && p < kMaxProducers; ++p) completed += word[p].v.load(std::memory_order_relaxed) / 2;
-    const std::uint64_t popped_now = popped.load(std::memory_order_relaxed);
+    for (unsigned p = 0; p < P && p < kMaxProducers; ++p) completed += word[p].v.load(std::memory_order_relaxed) / 2;  // test bookkeeping, read after joins or by the watchdog
+    const std::uint64_t popped_now = popped.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
     s += fmt("consumer (main thread): %s; popped %" PRIu64 " this run; last answer %s; current Retry streak %" PRIu64
              "; last item %s\n",
-             to_string(static_cast<MainState>(main_state.load(std::memory_order_relaxed))), popped_now,
-             ls < 0 ? "none" : handoff::to_string(static_cast<PopStatus>(ls)), retry_streak.load(std::memory_order_relaxed),
+             to_string(static_cast<MainState>(main_state.load(std::memory_order_relaxed))), popped_now,  // test bookkeeping, read after joins or by the watchdog
+             ls < 0 ? "none" : handoff::to_string(static_cast<PopStatus>(ls)), retry_streak.load(std::memory_order_relaxed),  // test bookkeeping, read after joins or by the watchdog
              li == kNoSeq ? "none" : fmt("producer %" PRIu64 " seq %" PRIu64, static_cast<std::uint64_t>(li >> 48),
                                              static_cast<std::uint64_t>(li & ((std::uint64_t{1} << 48) - 1))).c_str());
     s += fmt("queue: %" PRIu64 " pushes completed, %" PRIu64 " popped -> about %" PRId64 " in flight\n", completed,
              popped_now, static_cast<std::int64_t>(completed - popped_now));
     for (unsigned p = 0; p < P && p < kMaxProducers; ++p) {
-      const std::uint64_t w = word[p].v.load(std::memory_order_relaxed);
-      const int r = last_result[p].v.load(std::memory_order_relaxed);
+      const std::uint64_t w = word[p].v.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
+      const int r = last_result[p].v.load(std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
       const char* last = r < 0 ? "none" : r == 0 ? "Pushed" : "Closed";
       if (w & 1) {
         s += fmt("producer %u: STUCK INSIDE push of seq %" PRIu64 " (%" PRIu64 " pushes done; last result %s)\n", p,
@@ -645,8 +645,8 @@ void close_run(Ctx& c, unsigned P, std::uint64_t run_seed, CloseTotals& tot) {
     // Wait for `target` completed pushes (relaxed reads of the progress words: no sync).
     for (;;) {
       std::uint64_t completed = 0;
-      for (unsigned p = 0; p < P; ++p) completed += w.word[p].v.load(std::memory_order_relaxed) / 2;
-      if (completed >= target || w.consumer_done.load(std::memory_order_relaxed)) break;
+      for (unsigned p = 0; p < P; ++p) completed += w.word[p].v.load(std::memory_order_relaxed) / 2;  // test bookkeeping, read after joins or by the watchdog
+      if (completed >= target || w.consumer_done.load(std::memory_order_relaxed)) break;  // test bookkeeping, read after joins or by the watchdog
       std::this_thread::yield();
     }
     do_close();
@@ -807,14 +807,14 @@ void burst_run(Ctx& c, unsigned P, std::uint64_t rounds, std::uint64_t run_seed,
       for (std::uint64_t r = 0;; ++r) {
         std::uint64_t g = go.load(std::memory_order_acquire);  // pairs with the consumer's release of round r
         while (g <= r) {
-          go.wait(g, std::memory_order_acquire);
+          go.wait(g, std::memory_order_acquire);  // test bookkeeping, read after joins or by the watchdog
           g = go.load(std::memory_order_acquire);  // as above
         }
         if (g == kQuit) break;
         const unsigned b = burst_size(run_seed, r, p);
         if (c.inject_hang && p == 0 && r == 100) {
           // Self-test of the watchdog: look like a producer stuck inside push, forever.
-          word.store(2 * s + 1, std::memory_order_release);
+          word.store(2 * s + 1, std::memory_order_release);  // test bookkeeping, read after joins or by the watchdog
           for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
         }
         for (unsigned i = 0; i < b; ++i, ++s) {

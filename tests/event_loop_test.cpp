@@ -287,7 +287,7 @@ TEST_CASE("wake counters: at most one signal per sleep, spurious returns only af
     for (int t = 0; t < kThreads; ++t) {
       producers.emplace_back([&, t] {
         for (int i = 0; i < kPosts; ++i) {
-          loop.call_soon_threadsafe([&] { ran.fetch_add(1, std::memory_order_relaxed); });
+          loop.call_soon_threadsafe([&] { ran.fetch_add(1, std::memory_order_relaxed); });  // test bookkeeping; the primitive under test provides the ordering
           if ((i + t) % 7 == 0) std::this_thread::yield();
           if (i % 500 == 0) std::this_thread::sleep_for(200us);
         }
@@ -322,10 +322,10 @@ TEST_CASE("spin budget: 0 sleeps at once; a long budget takes posts without slee
     std::thread producer([&] {
       for (int i = 0; i < 20; ++i) {
         std::this_thread::sleep_for(1ms);
-        loop.call_soon_threadsafe([&] { ran.fetch_add(1, std::memory_order_relaxed); });
+        loop.call_soon_threadsafe([&] { ran.fetch_add(1, std::memory_order_relaxed); });  // test bookkeeping; the primitive under test provides the ordering
       }
       // Wait until all ran, so the stop is not the only thing the loop sees.
-      while (ran.load(std::memory_order_relaxed) < 20) std::this_thread::sleep_for(100us);
+      while (ran.load(std::memory_order_relaxed) < 20) std::this_thread::sleep_for(100us);  // test bookkeeping; the primitive under test provides the ordering
       loop.stop();
     });
     loop.run_forever();
@@ -593,11 +593,11 @@ TEST_CASE("ledger balances in a mixed scenario: run, cancelled, dropped, refused
   std::vector<std::thread> producers;
   for (int t = 0; t < 2; ++t) {
     producers.emplace_back([&] {
-      while (!stop_posting.load(std::memory_order_relaxed)) {
+      while (!stop_posting.load(std::memory_order_relaxed)) {  // test bookkeeping; the primitive under test provides the ordering
         try {
           loop.call_soon_threadsafe([] {});
         } catch (const LoopClosedError&) {
-          refused_seen.fetch_add(1, std::memory_order_relaxed);
+          refused_seen.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
           std::this_thread::yield();
         }
       }

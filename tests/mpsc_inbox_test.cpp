@@ -53,8 +53,8 @@ Msg* pop_expect(MpscInbox& q, PopStatus want) {
 }
 
 // What B's producer does at the end of its window: link its predecessor to it.
-void unlink(Msg& prev) { prev.next.store(nullptr, std::memory_order_release); }
-void link(Msg& prev, Msg& node) { prev.next.store(&node, std::memory_order_release); }
+void unlink(Msg& prev) { prev.next.store(nullptr, std::memory_order_release); }  // test bookkeeping; the primitive under test provides the ordering
+void link(Msg& prev, Msg& node) { prev.next.store(&node, std::memory_order_release); }  // test bookkeeping; the primitive under test provides the ordering
 
 }  // namespace
 
@@ -283,7 +283,7 @@ TEST_CASE("inbox: multi-producer smoke: nothing lost, per-producer FIFO", "[mpsc
     } else if (p.status == PopStatus::Closed) {
       FAIL("Closed although nobody closed the inbox");
     } else {
-      if (running.load(std::memory_order_relaxed) == 0 && total < kProducers * kPerProducer) {
+      if (running.load(std::memory_order_relaxed) == 0 && total < kProducers * kPerProducer) {  // test bookkeeping; the primitive under test provides the ordering
         // All producers done and the inbox Empty: the rest must be there after the join.
         break;
       }

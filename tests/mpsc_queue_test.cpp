@@ -143,11 +143,11 @@ struct Counted {
   int id = -1;
   bool live = false;
 
-  Counted() { constructed.fetch_add(1, std::memory_order_relaxed); }
-  explicit Counted(int i) : id(i), live(true) { constructed.fetch_add(1, std::memory_order_relaxed); }
-  Counted(const Counted& o) : id(o.id), live(o.live) { constructed.fetch_add(1, std::memory_order_relaxed); }
+  Counted() { constructed.fetch_add(1, std::memory_order_relaxed); }  // test bookkeeping; the primitive under test provides the ordering
+  explicit Counted(int i) : id(i), live(true) { constructed.fetch_add(1, std::memory_order_relaxed); }  // test bookkeeping; the primitive under test provides the ordering
+  Counted(const Counted& o) : id(o.id), live(o.live) { constructed.fetch_add(1, std::memory_order_relaxed); }  // test bookkeeping; the primitive under test provides the ordering
   Counted(Counted&& o) noexcept : id(o.id), live(std::exchange(o.live, false)) {
-    constructed.fetch_add(1, std::memory_order_relaxed);
+    constructed.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
   }
   Counted& operator=(const Counted& o) {
     if (live) live_destroyed.fetch_add(1, std::memory_order_relaxed);  // the old value dies
@@ -164,8 +164,8 @@ struct Counted {
     return *this;
   }
   ~Counted() {
-    destroyed.fetch_add(1, std::memory_order_relaxed);
-    if (live) live_destroyed.fetch_add(1, std::memory_order_relaxed);
+    destroyed.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
+    if (live) live_destroyed.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
   }
 
   static void reset() {
@@ -412,7 +412,7 @@ TEMPLATE_TEST_CASE("queue: multi-producer smoke: nothing lost, per-producer FIFO
       std::this_thread::yield();
     } else if (st == PopStatus::Closed) {
       FAIL("Closed although nobody closed the queue");
-    } else if (running.load(std::memory_order_relaxed) == 0) {
+    } else if (running.load(std::memory_order_relaxed) == 0) {  // test bookkeeping; the primitive under test provides the ordering
       break;  // every producer done, queue Empty: the join below confirms
     } else {
       std::this_thread::yield();
@@ -498,9 +498,9 @@ TEST_CASE("MpscQueue: steady-state push/pop does not call operator new", "[queue
   REQUIRE(g_hooks_installed);
   {  // the counter counts (through a volatile sink: an unused new-expression may be elided)
     static int* volatile sink = nullptr;
-    const std::uint64_t before = g_news.load(std::memory_order_relaxed);
+    const std::uint64_t before = g_news.load(std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
     sink = new int(1);
-    REQUIRE(g_news.load(std::memory_order_relaxed) > before);
+    REQUIRE(g_news.load(std::memory_order_relaxed) > before);  // test bookkeeping; the primitive under test provides the ordering
     delete sink;
   }
   handoff::MpscQueue<int> q;
@@ -510,13 +510,13 @@ TEST_CASE("MpscQueue: steady-state push/pop does not call operator new", "[queue
       q.push(i);
       q.try_pop(out);
     }
-    const std::uint64_t before = g_news.load(std::memory_order_relaxed);
+    const std::uint64_t before = g_news.load(std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
     long bad = 0;
     for (int i = 0; i < 200000; ++i) {
       if (q.push(i) != PushResult::Pushed) ++bad;
       if (q.try_pop(out) != PopStatus::Item || out != i) ++bad;
     }
-    const std::uint64_t news = g_news.load(std::memory_order_relaxed) - before;
+    const std::uint64_t news = g_news.load(std::memory_order_relaxed) - before;  // test bookkeeping; the primitive under test provides the ordering
     CHECK(bad == 0);
     CHECK(news == 0);
   }
@@ -525,13 +525,13 @@ TEST_CASE("MpscQueue: steady-state push/pop does not call operator new", "[queue
       for (int i = 0; i < 100; ++i) q.push(i);
       for (int i = 0; i < 100; ++i) q.try_pop(out);
     }
-    const std::uint64_t before = g_news.load(std::memory_order_relaxed);
+    const std::uint64_t before = g_news.load(std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
     long bad = 0;
     for (int round = 0; round < 2000; ++round) {
       for (int i = 0; i < 100; ++i) bad += q.push(i) != PushResult::Pushed;
       for (int i = 0; i < 100; ++i) bad += q.try_pop(out) != PopStatus::Item || out != i;
     }
-    const std::uint64_t news = g_news.load(std::memory_order_relaxed) - before;
+    const std::uint64_t news = g_news.load(std::memory_order_relaxed) - before;  // test bookkeeping; the primitive under test provides the ordering
     CHECK(bad == 0);
     CHECK(news == 0);
   }
@@ -545,15 +545,15 @@ TEST_CASE("MpscQueue: steady-state push/pop does not call operator new", "[queue
     std::atomic<std::uint64_t> news_after_burst{0};
     std::thread producer([&] {
       for (long i = 0; i < kTotal; ++i) {
-        while (i >= kBurst && i - consumed.load(std::memory_order_acquire) >= kWindow) std::this_thread::yield();
+        while (i >= kBurst && i - consumed.load(std::memory_order_acquire) >= kWindow) std::this_thread::yield();  // test bookkeeping; the primitive under test provides the ordering
         if (q.push(static_cast<int>(i)) != PushResult::Pushed) std::abort();
         if (i == kBurst - 1) {
-          news_after_burst.store(g_news.load(std::memory_order_relaxed), std::memory_order_relaxed);
+          news_after_burst.store(g_news.load(std::memory_order_relaxed), std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
           burst_done.store(true, std::memory_order_release);  // pairs with the consumer's acquire
         }
       }
     });
-    while (!burst_done.load(std::memory_order_acquire)) std::this_thread::yield();
+    while (!burst_done.load(std::memory_order_acquire)) std::this_thread::yield();  // test bookkeeping; the primitive under test provides the ordering
     long bad = 0;
     for (long i = 0; i < kTotal;) {
       const PopStatus st = q.try_pop(out);
@@ -566,7 +566,7 @@ TEST_CASE("MpscQueue: steady-state push/pop does not call operator new", "[queue
       }
     }
     producer.join();
-    const std::uint64_t news = g_news.load(std::memory_order_relaxed) - news_after_burst.load(std::memory_order_relaxed);
+    const std::uint64_t news = g_news.load(std::memory_order_relaxed) - news_after_burst.load(std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
     CHECK(bad == 0);
     CHECK(news == 0);
   }

@@ -37,25 +37,25 @@ TEST_CASE("hsync::atomic: operations return what std::atomic returns", "[sync]")
   static_assert(!std::is_copy_constructible_v<hsync::atomic<int>>);
 
   hsync::atomic<std::uint32_t> a{5};
-  CHECK(a.load(std::memory_order_relaxed) == 5);
-  a.store(7, std::memory_order_release);
-  CHECK(a.load(std::memory_order_acquire) == 7);
-  CHECK(a.exchange(9, std::memory_order_acq_rel) == 7);
-  CHECK(a.fetch_add(3, std::memory_order_relaxed) == 9);
-  CHECK(a.fetch_sub(2, std::memory_order_relaxed) == 12);
-  CHECK(a.fetch_or(0x100, std::memory_order_relaxed) == 10);
+  CHECK(a.load(std::memory_order_relaxed) == 5);  // exercising the facade itself
+  a.store(7, std::memory_order_release);  // exercising the facade itself
+  CHECK(a.load(std::memory_order_acquire) == 7);  // exercising the facade itself
+  CHECK(a.exchange(9, std::memory_order_acq_rel) == 7);  // exercising the facade itself
+  CHECK(a.fetch_add(3, std::memory_order_relaxed) == 9);  // exercising the facade itself
+  CHECK(a.fetch_sub(2, std::memory_order_relaxed) == 12);  // exercising the facade itself
+  CHECK(a.fetch_or(0x100, std::memory_order_relaxed) == 10);  // exercising the facade itself
   CHECK(a.load(std::memory_order_seq_cst) == 0x10a);
 
   std::uint32_t expected = 1;
   CHECK_FALSE(a.compare_exchange_strong(expected, 2, std::memory_order_seq_cst, std::memory_order_seq_cst));
   CHECK(expected == 0x10a);  // failure reports the current value
   CHECK(a.compare_exchange_strong(expected, 2, std::memory_order_seq_cst, std::memory_order_seq_cst));
-  CHECK(a.load(std::memory_order_relaxed) == 2);
+  CHECK(a.load(std::memory_order_relaxed) == 2);  // exercising the facade itself
   expected = 2;
-  while (!a.compare_exchange_weak(expected, 3, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  while (!a.compare_exchange_weak(expected, 3, std::memory_order_acq_rel, std::memory_order_relaxed)) {  // exercising the facade itself
     REQUIRE(expected == 2);  // weak may fail spuriously, never with a different value here
   }
-  CHECK(a.load(std::memory_order_relaxed) == 3);
+  CHECK(a.load(std::memory_order_relaxed) == 3);  // exercising the facade itself
   CHECK(a.underlying().load() == 3);  // the word the futex calls hand to the kernel
 
   hsync::spin_pause();  // callable; no observable effect
@@ -67,11 +67,11 @@ TEST_CASE("hsync::atomic: a counter shared by threads counts exactly", "[sync][t
   std::vector<std::thread> ts;
   for (int t = 0; t < 4; ++t) {
     ts.emplace_back([&] {
-      for (int i = 0; i < 20000; ++i) n.fetch_add(1, std::memory_order_relaxed);
+      for (int i = 0; i < 20000; ++i) n.fetch_add(1, std::memory_order_relaxed);  // exercising the facade itself
     });
   }
   for (auto& t : ts) t.join();
-  CHECK(n.load(std::memory_order_relaxed) == 80000);
+  CHECK(n.load(std::memory_order_relaxed) == 80000);  // exercising the facade itself
 }
 
 // ---- futex wait / wake ------------------------------------------------------------------------
@@ -90,7 +90,7 @@ TEST_CASE("hsync::wait with a timeout sleeps about that long when nobody wakes i
   const double ms = ms_since(t0);
   CHECK(ms >= 40);    // slept (kernel timer slack only makes it later)
   CHECK(ms < 5000);   // and the timeout ended it
-  CHECK(word.load(std::memory_order_relaxed) == 0);
+  CHECK(word.load(std::memory_order_relaxed) == 0);  // exercising the facade itself
 
   // Zero timeout: a poll, returns at once.
   const auto t1 = Clock::now();
@@ -109,17 +109,17 @@ TEST_CASE("hsync::wake_one wakes a sleeper without the word changing", "[sync][f
     const auto t0 = Clock::now();
     hsync::wait(word, 0, 10'000'000'000);
     slept_ms = ms_since(t0);
-    returned.store(true, std::memory_order_release);
+    returned.store(true, std::memory_order_release);  // exercising the facade itself
   });
   std::this_thread::sleep_for(50ms);
   const auto t0 = Clock::now();
-  while (!returned.load(std::memory_order_acquire) && ms_since(t0) < 20000) {
+  while (!returned.load(std::memory_order_acquire) && ms_since(t0) < 20000) {  // exercising the facade itself
     hsync::wake_one(word);
     std::this_thread::sleep_for(20ms);
   }
   waiter.join();
   CHECK(slept_ms < 5000);
-  CHECK(word.load(std::memory_order_relaxed) == 0);
+  CHECK(word.load(std::memory_order_relaxed) == 0);  // exercising the facade itself
 }
 
 TEST_CASE("hsync::wake_all wakes every sleeper", "[sync][futex]") {
@@ -133,12 +133,12 @@ TEST_CASE("hsync::wake_all wakes every sleeper", "[sync][futex]") {
       const auto t0 = Clock::now();
       hsync::wait(word, 0, 10'000'000'000);
       slept[i] = ms_since(t0);
-      returned.fetch_add(1, std::memory_order_release);
+      returned.fetch_add(1, std::memory_order_release);  // exercising the facade itself
     });
   }
   std::this_thread::sleep_for(50ms);
   const auto t0 = Clock::now();
-  while (returned.load(std::memory_order_acquire) < kWaiters && ms_since(t0) < 20000) {
+  while (returned.load(std::memory_order_acquire) < kWaiters && ms_since(t0) < 20000) {  // exercising the facade itself
     hsync::wake_all(word);
     std::this_thread::sleep_for(20ms);
   }
@@ -184,7 +184,7 @@ perturb::ThreadState steps_on_new_thread(int steps) {
   perturb::ThreadState out;
   std::thread t([&] {
     hsync::atomic<int> a{0};
-    for (int i = 0; i < steps; ++i) a.fetch_add(1, std::memory_order_relaxed);
+    for (int i = 0; i < steps; ++i) a.fetch_add(1, std::memory_order_relaxed);  // exercising the facade itself
     out = perturb::thread_state();
   });
   t.join();
@@ -227,10 +227,10 @@ TEST_CASE("perturbation compiled in: off until configured, then at the configure
     std::uint64_t steps_on = 0, steps_off = 0;
     std::thread th([&] {
       hsync::atomic<int> a{0};
-      for (int i = 0; i < 1000; ++i) a.load(std::memory_order_relaxed);
+      for (int i = 0; i < 1000; ++i) a.load(std::memory_order_relaxed);  // exercising the facade itself
       steps_on = perturb::thread_state().steps;
       perturb::configure(4, 0);
-      for (int i = 0; i < 1000; ++i) a.load(std::memory_order_relaxed);
+      for (int i = 0; i < 1000; ++i) a.load(std::memory_order_relaxed);  // exercising the facade itself
       steps_off = perturb::thread_state().steps - steps_on;
     });
     th.join();
@@ -261,15 +261,15 @@ TEST_CASE("perturbation compiled in: correctness is unchanged under heavy pertur
   for (int t = 0; t < 4; ++t) {
     ts.emplace_back([&] {
       for (int i = 0; i < 5000; ++i) {
-        std::uint64_t cur = n.load(std::memory_order_relaxed);
-        while (!n.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed, std::memory_order_relaxed)) {
+        std::uint64_t cur = n.load(std::memory_order_relaxed);  // exercising the facade itself
+        while (!n.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed, std::memory_order_relaxed)) {  // exercising the facade itself
         }
       }
     });
   }
   for (auto& t : ts) t.join();
   perturb::configure(42, 0);
-  CHECK(n.load(std::memory_order_relaxed) == 20000);
+  CHECK(n.load(std::memory_order_relaxed) == 20000);  // exercising the facade itself
 }
 
 #else
@@ -280,8 +280,8 @@ TEST_CASE("perturbation compiled out: kPerturbed says so, and a step costs nothi
   // step() is an empty inline function: nothing to observe but that it exists and returns.
   hsync::step();
   hsync::atomic<int> a{0};
-  for (int i = 0; i < 1000; ++i) a.fetch_add(1, std::memory_order_relaxed);
-  CHECK(a.load(std::memory_order_relaxed) == 1000);
+  for (int i = 0; i < 1000; ++i) a.fetch_add(1, std::memory_order_relaxed);  // exercising the facade itself
+  CHECK(a.load(std::memory_order_relaxed) == 1000);  // exercising the facade itself
 }
 
 #endif

@@ -142,7 +142,7 @@ TEST_CASE("ThreadFuture: wait_for from several threads; all released by one comp
   std::vector<std::thread> waiters;
   for (int i = 0; i < kWaiters; ++i) {
     waiters.emplace_back([tf = tf, &released]() mutable {
-      if (tf.wait_for(30s)) released.fetch_add(1, std::memory_order_relaxed);
+      if (tf.wait_for(30s)) released.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
     });
   }
   std::this_thread::sleep_for(10ms);
@@ -196,7 +196,7 @@ TEST_CASE("ThreadFuture: callbacks added from many threads while it completes ea
     std::vector<std::thread> adders;
     for (int t = 0; t < 3; ++t) {
       adders.emplace_back([tf = tf, &runs]() mutable {
-        for (int i = 0; i < 20; ++i) tf.add_done_callback([&runs] { runs.fetch_add(1, std::memory_order_relaxed); });
+        for (int i = 0; i < 20; ++i) tf.add_done_callback([&runs] { runs.fetch_add(1, std::memory_order_relaxed); });  // test bookkeeping; the primitive under test provides the ordering
       });
     }
     st->set_value(round);
@@ -239,7 +239,7 @@ TEST_CASE("ThreadFuture::cancel asks the producer: the hook runs, the producer d
   auto st = std::make_shared<ThreadFutureState<int>>();
   ThreadFuture<int> tf(st);
   std::atomic<int> hook_calls{0};
-  st->set_cancel_hook([&] { hook_calls.fetch_add(1, std::memory_order_relaxed); });
+  st->set_cancel_hook([&] { hook_calls.fetch_add(1, std::memory_order_relaxed); });  // test bookkeeping; the primitive under test provides the ordering
   CHECK(tf.cancel());  // pending: the request was made
   CHECK(hook_calls.load() == 1);
   CHECK(st->cancel_requested());
@@ -445,7 +445,7 @@ TEST_CASE("run_coroutine_threadsafe from several threads: every result arrives",
       auto& fs = futures[t];
       for (int i = 0; i < kEach; ++i) fs.push_back(run_coroutine_threadsafe(answer_after(0ns, t * kEach + i), lt.loop));
       for (int i = 0; i < kEach; ++i) {
-        if (fs[i].get() != t * kEach + i) wrong.fetch_add(1, std::memory_order_relaxed);
+        if (fs[i].get() != t * kEach + i) wrong.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
       }
     });
   }
@@ -558,7 +558,7 @@ TEST_CASE("a task released by the completing thread after close() does not race 
   std::atomic<int> go{0};
   std::thread worker([st, &go] {
     // relaxed on purpose: a worker that does not synchronize with the loop thread
-    while (go.load(std::memory_order_relaxed) == 0) std::this_thread::yield();
+    while (go.load(std::memory_order_relaxed) == 0) std::this_thread::yield();  // test bookkeeping; the primitive under test provides the ordering
     st->set_value(1);
   });
   EventLoop loop;
@@ -567,7 +567,7 @@ TEST_CASE("a task released by the completing thread after close() does not race 
   loop.call_soon([&] { loop.call_soon([&] { loop.stop(); }); });
   loop.run_forever();
   loop.close();
-  go.store(1, std::memory_order_relaxed);
+  go.store(1, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
   worker.join();
   CHECK(tf.get() == 1);
   CHECK(loop.stats().refused == 1);
@@ -592,7 +592,7 @@ TEST_CASE("run_coroutine_threadsafe: a client dropping its future does not destr
     }
   };
   ThreadFuture<void> ticker = run_coroutine_threadsafe(churn(), lt.loop);
-  while (!ticking.load(std::memory_order_acquire)) std::this_thread::yield();
+  while (!ticking.load(std::memory_order_acquire)) std::this_thread::yield();  // test bookkeeping; the primitive under test provides the ordering
   int got = 0;
   std::thread client([&] {
     ThreadFuture<int> f = run_coroutine_threadsafe(answer_after(0ns, 7), lt.loop);

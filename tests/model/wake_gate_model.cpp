@@ -223,7 +223,7 @@ struct WakeModel : rl::test_suite<Derived, kThreads> {
 
   void finish_thread() {
     // release: the loop's acquire load of `finished` then sees this thread's eventfd write.
-    finished.fetch_add(1, std::memory_order_release);
+    finished.fetch_add(1, std::memory_order_release);  // test bookkeeping; the primitive under test provides the ordering
   }
 
   void take(Item* it) {
@@ -274,7 +274,7 @@ struct WakeModel : rl::test_suite<Derived, kThreads> {
       }
       // acquire: pairs with finish_thread(); if every other thread has finished, their
       // eventfd writes are visible to the load below, so 0 means "never".
-      if (finished.load(std::memory_order_acquire) == static_cast<std::uint32_t>(kOthers) &&
+      if (finished.load(std::memory_order_acquire) == static_cast<std::uint32_t>(kOthers) &&  // test bookkeeping; the primitive under test provides the ordering
           eventfd.load(std::memory_order_seq_cst) == 0) {
         const int queued = total_pushed - popped;
         if (queued != 0) {
@@ -307,7 +307,7 @@ struct WakeModel : rl::test_suite<Derived, kThreads> {
       const int got = drain(poller);
       // stop_was_requested(): the loop's seq_cst load, then it consumes the request.
       if (Derived::kStopper && stop_flag.load(std::memory_order_seq_cst) != 0) {
-        stop_flag.store(0, std::memory_order_relaxed);
+        stop_flag.store(0, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
         stopped = true;
         return;
       }
