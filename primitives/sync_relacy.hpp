@@ -24,12 +24,12 @@
 
 #include <relacy/relacy.hpp>
 
-#undef memory_order_relaxed
-#undef memory_order_consume
-#undef memory_order_acquire
-#undef memory_order_release
-#undef memory_order_acq_rel
-#undef memory_order_seq_cst
+#undef memory_order_relaxed  // not an atomic: relacy.hpp's macro, removed so headers keep std::memory_order_relaxed
+#undef memory_order_consume  // not an atomic: relacy.hpp's macro, removed so headers keep std::memory_order_consume
+#undef memory_order_acquire  // not an atomic: relacy.hpp's macro, removed so headers keep std::memory_order_acquire
+#undef memory_order_release  // not an atomic: relacy.hpp's macro, removed so headers keep std::memory_order_release
+#undef memory_order_acq_rel  // not an atomic: relacy.hpp's macro, removed so headers keep std::memory_order_acq_rel
+#undef memory_order_seq_cst  // not an atomic: relacy.hpp's macro, removed so headers keep std::memory_order_seq_cst
 #undef new
 #undef delete
 #undef malloc

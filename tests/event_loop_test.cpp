@@ -26,17 +26,14 @@
 
 #include <handoff/loop/loop.hpp>
 
+#include "loop_test_support.hpp"
+
 using namespace handoff;
 using namespace std::chrono_literals;
+using handoff::test::check_ledger;
+using handoff::test::StderrCapture;
 
 namespace {
-
-// The ledger identity, with the numbers printed if it fails.
-void check_ledger(const LoopStats& s) {
-  INFO("posted=" << s.posted << " run=" << s.run << " cancelled=" << s.cancelled
-                 << " refused=" << s.refused << " dropped=" << s.dropped);
-  CHECK(s.balanced());
-}
 
 // The WakeGate bounds that hold in every run (wake_gate.hpp): one signal per announced
 // sleep at most; an epoll return with the eventfd readable consumes at least one signal; a
@@ -54,38 +51,6 @@ void check_wake_bounds(const LoopStats& s) {
 Callback counted(int& ran, int& dropped) {
   return Callback::with_drop([&ran] { ++ran; }, [&dropped] { ++dropped; });
 }
-
-// Redirects fd 2 to a temporary file for the lifetime of the object.
-class StderrCapture {
- public:
-  StderrCapture() {
-    std::fflush(stderr);
-    tmp_ = std::tmpfile();
-    saved_ = ::dup(2);
-    ::dup2(::fileno(tmp_), 2);
-  }
-  ~StderrCapture() { restore(); }
-  std::string text() {
-    restore();
-    std::string out;
-    std::rewind(tmp_);
-    char buf[512];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, tmp_)) > 0) out.append(buf, n);
-    return out;
-  }
-
- private:
-  void restore() {
-    if (saved_ < 0) return;
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-    saved_ = -1;
-  }
-  std::FILE* tmp_ = nullptr;
-  int saved_ = -1;
-};
 
 }  // namespace
 

@@ -26,16 +26,14 @@
 #include <handoff/loop/fd.hpp>
 #include <handoff/loop/loop.hpp>
 
+#include "loop_test_support.hpp"
+
 using namespace handoff;
 using namespace std::chrono_literals;
+using handoff::test::check_ledger;
+using handoff::test::StderrCapture;
 
 namespace {
-
-void check_ledger(const LoopStats& s) {
-  INFO("posted=" << s.posted << " run=" << s.run << " cancelled=" << s.cancelled
-                 << " refused=" << s.refused << " dropped=" << s.dropped);
-  CHECK(s.balanced());
-}
 
 // Collects what reaches the exception handler.
 struct Reports {

@@ -19,16 +19,14 @@
 
 #include <handoff/loop/loop.hpp>
 
+#include "loop_test_support.hpp"
+
 using namespace handoff;
 using namespace std::chrono_literals;
+using handoff::test::check_ledger;
+using handoff::test::StderrCapture;
 
 namespace {
-
-void check_ledger(const LoopStats& s) {
-  INFO("posted=" << s.posted << " run=" << s.run << " cancelled=" << s.cancelled
-                 << " refused=" << s.refused << " dropped=" << s.dropped);
-  CHECK(s.balanced());
-}
 
 // An event loop running in its own thread until stop_and_close().
 class LoopThread {
@@ -46,38 +44,6 @@ class LoopThread {
 
  private:
   std::thread thread_;
-};
-
-// Redirects fd 2 to a temporary file for the lifetime of the object.
-class StderrCapture {
- public:
-  StderrCapture() {
-    std::fflush(stderr);
-    tmp_ = std::tmpfile();
-    saved_ = ::dup(2);
-    ::dup2(::fileno(tmp_), 2);
-  }
-  ~StderrCapture() { restore(); }
-  std::string text() {
-    restore();
-    std::string out;
-    std::rewind(tmp_);
-    char buf[512];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, tmp_)) > 0) out.append(buf, n);
-    return out;
-  }
-
- private:
-  void restore() {
-    if (saved_ < 0) return;
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-    saved_ = -1;
-  }
-  std::FILE* tmp_ = nullptr;
-  int saved_ = -1;
 };
 
 Task<int> answer_after(std::chrono::nanoseconds d, int v) {

@@ -1,0 +1,54 @@
+// tests/loop_test_support.hpp — helpers the loop's unit tests share (one copy, not three).
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include <handoff/loop/event_loop.hpp>
+
+namespace handoff::test {
+
+// The ledger identity, with the numbers printed if it fails.
+inline void check_ledger(const LoopStats& s) {
+  INFO("posted=" << s.posted << " run=" << s.run << " cancelled=" << s.cancelled
+                 << " refused=" << s.refused << " dropped=" << s.dropped);
+  CHECK(s.balanced());
+}
+
+// Redirects fd 2 to a temporary file for the lifetime of the object.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    std::fflush(stderr);
+    tmp_ = std::tmpfile();
+    saved_ = ::dup(2);
+    ::dup2(::fileno(tmp_), 2);
+  }
+  ~StderrCapture() { restore(); }
+  std::string text() {
+    restore();
+    std::string out;
+    std::rewind(tmp_);
+    char buf[512];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, tmp_)) > 0) out.append(buf, n);
+    return out;
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  std::FILE* tmp_ = nullptr;
+  int saved_ = -1;
+};
+
+}  // namespace handoff::test
