@@ -73,6 +73,7 @@
 namespace handoff {
 
 class EventLoop;
+class ThreadPoolExecutor;
 class TaskBase;
 template <class T>
 class Task;
@@ -435,6 +436,20 @@ class EventLoop {
   // A thread-safe handle (post, stop) that keeps the shared core alive.
   LoopRef threadsafe() const { return LoopRef(core_); }
 
+  // ---- executors (defined in executor/run_in_executor.hpp) ---------------------------------
+
+  // Loop thread. Run fn() on `executor` (any type with submit(), e.g. ThreadPoolExecutor)
+  // and return the job's ThreadFuture: `co_await loop.run_in_executor(pool, fn)`.
+  template <class Executor, class F>
+  auto run_in_executor(Executor& executor, F fn);
+  // The same on the loop's default executor (created on first use; close() shuts it down).
+  template <class F>
+  auto run_in_executor(F fn);
+  // Loop thread. The default executor (created on first use), or replace it (asyncio's
+  // set_default_executor); close() shuts it down and waits for its jobs.
+  ThreadPoolExecutor& default_executor();
+  void set_default_executor(std::shared_ptr<ThreadPoolExecutor> executor);
+
   // ---- fd readiness (epoll, level-triggered; loop thread) ----------------------------------
 
   // fn runs on every iteration in which fd is readable, until remove_reader(fd).
@@ -760,6 +775,7 @@ class EventLoop {
   std::unordered_map<int, std::shared_ptr<std::function<void()>>> readers_, writers_;
   std::function<void(const ExceptionContext&)> exception_handler_;
   std::vector<std::function<void()>> close_hooks_;
+  std::shared_ptr<ThreadPoolExecutor> default_executor_;
   TaskBase* current_task_ = nullptr;
   TaskBase* tasks_head_ = nullptr;  // every live task the loop owns (intrusive list)
   std::function<std::vector<std::shared_ptr<TaskBase>>()> abandon_tasks_fn_;

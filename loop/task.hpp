@@ -93,7 +93,11 @@ class TaskBase {
   // loop runs at top level (a timer, a done callback, a thread-safe post), never from inside
   // another task's step.
   void resume_now(std::uint64_t suspension) {
-    if (suspension != suspension_ || !resume_point_) return;
+#if defined(HANDOFF_MUTANT_RESUME_NO_GUARD)
+    if (!resume_point_) return;  // MUTANT: a stale resumption wakes whatever the task awaits now
+#else
+    if (suspension != suspension_ || !resume_point_) return;  // the exactly-once guard
+#endif
     waiter_ = nullptr;
     step();
   }

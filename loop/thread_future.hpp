@@ -83,13 +83,14 @@ class ThreadFutureBase {
   }
   bool cancelled() const noexcept { return done() && cancelled_; }  // cancelled_ published by DONE
 
-  // Any thread. Request cancellation (see the header comment). True if it was pending.
+  // Any thread. Request cancellation (see the header comment). False if the future was
+  // already done, or if the producer's hook says it is too late (an executor job that has
+  // started: concurrent.futures' cancel() semantics); otherwise true.
   bool cancel() {
     if (done()) return false;
     // acq_rel: orders the hook's effects after the flag; pairs with the completer's check.
     word_.fetch_or(kCancelRequested, std::memory_order_acq_rel);  // see above: pairs with claim()/cancel_requested()
-    if (cancel_hook_) cancel_hook_();
-    return true;
+    return cancel_hook_ ? cancel_hook_() : true;
   }
   bool cancel_requested() const noexcept {
     return (word_.load(std::memory_order_acquire) & kCancelRequested) != 0;  // pairs with cancel()
@@ -122,8 +123,9 @@ class ThreadFutureBase {
     cb();
   }
 
-  // Producer side: installed before the future is shared; called by cancel().
-  void set_cancel_hook(std::function<void()> hook) { cancel_hook_ = std::move(hook); }
+  // Producer side: installed before the future is shared; called by cancel(), whose result
+  // it gives (true: cancelled or cancellation requested; false: too late).
+  void set_cancel_hook(std::function<bool()> hook) { cancel_hook_ = std::move(hook); }
 
  protected:
   enum : std::uint32_t {
@@ -232,7 +234,7 @@ class ThreadFutureBase {
 
   sync::atomic<std::uint32_t> word_{kPending};
   sync::atomic<CbNode*> callbacks_{nullptr};
-  std::function<void()> cancel_hook_;
+  std::function<bool()> cancel_hook_;
   std::exception_ptr error_;
   bool cancelled_ = false;
   bool taken_ = false;
@@ -308,6 +310,23 @@ class ThreadFuture {
   std::shared_ptr<ThreadFutureState<T>> s_;
 };
 
+// When the future completes (on whichever thread completes it), post the resumption of
+// `task`'s suspension `n` to the task's loop. The resumption runs on the loop thread; one
+// that has gone stale (the task left that suspension another way) is ignored by
+// TaskBase::resume_now — the exactly-once guard.
+inline void resume_when_done(ThreadFutureBase& f, TaskBase& task, std::uint64_t n) {
+  LoopRef ref = task.loop()->threadsafe();
+  f.add_done_callback([ref, t = task.shared(), n]() mutable {
+    try {
+      // The shared_ptr to the task moves into the posted callback, so it is released on
+      // the loop thread (or, if the loop closed meanwhile, the post is refused and the
+      // task has already been abandoned: releasing it here touches no loop).
+      ref.call_soon_threadsafe([t = std::move(t), n] { t->resume_now(n); });
+    } catch (const LoopClosedError&) {
+    }
+  });
+}
+
 // `co_await thread_future` from a task on any loop (asyncio.wrap_future). The completing
 // thread posts the task's resumption to the task's loop. Cancelling the awaiting task
 // cancels the thread future; the task resumes (with CancelledError) once that completes.
@@ -318,18 +337,13 @@ class ThreadFutureAwaiter final : public Waiter {
   bool await_ready() const noexcept { return s_->done(); }
   bool await_suspend(std::coroutine_handle<> h) {
     task_ = &detail::current_task("a ThreadFuture");
-    if (task_->cancel_requested()) return false;
-    const std::uint64_t n = task_->suspend(this, h);
-    LoopRef ref = task_->loop()->threadsafe();
-    s_->add_done_callback([ref, t = task_->shared(), n]() mutable {
-      try {
-        // The shared_ptr to the task moves into the posted callback, so it is released on
-        // the loop thread (or, if the loop closed meanwhile, the post is refused and the
-        // task has already been abandoned: releasing it here touches no loop).
-        ref.call_soon_threadsafe([t = std::move(t), n] { t->resume_now(n); });
-      } catch (const LoopClosedError&) {
-      }
-    });
+    if (task_->cancel_requested()) {
+      // Cancelled before this await: ask the producer as on_cancel would (a job that has not
+      // started is cancelled); a producer that is already running is waited for.
+      s_->cancel();
+      if (s_->done()) return false;
+    }
+    resume_when_done(*s_, *task_, task_->suspend(this, h));
     return true;
   }
   void on_cancel() noexcept override {
@@ -373,6 +387,7 @@ ThreadFuture<T> run_coroutine_threadsafe(Task<T> coro, const LoopRef& loop) {
     } catch (const LoopClosedError&) {
       // Closed: the future completes (or has completed) with LoopClosedError anyway.
     }
+    return true;  // requested: the task decides at its next await point
   });
   auto start = [st, task, coro = std::move(coro)]() mutable {
     if (st->cancel_requested()) {

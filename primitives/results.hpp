@@ -32,4 +32,20 @@ inline const char* to_string(PopStatus s) noexcept {
   return "?";
 }
 
+// WorkStealingDeque::steal (primitives/work_stealing_deque.hpp) and its mutex baseline.
+enum class StealStatus {
+  Success,  // an element was taken and written to the caller's `out`
+  Empty,    // the deque held no element when the thief looked
+  Retry,    // lost a CAS race with another thief or the owner: the deque may still hold items
+};
+
+inline const char* to_string(StealStatus s) noexcept {
+  switch (s) {
+    case StealStatus::Success: return "Success";
+    case StealStatus::Empty: return "Empty";
+    case StealStatus::Retry: return "Retry";
+  }
+  return "?";
+}
+
 }  // namespace handoff

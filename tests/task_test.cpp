@@ -364,7 +364,10 @@ TEST_CASE("cancel while awaiting a ThreadFuture asks its producer; the task resu
   EventLoop loop;
   auto st = std::make_shared<ThreadFutureState<int>>();
   bool hook_ran = false;
-  st->set_cancel_hook([&] { hook_ran = true; });  // called on the loop thread by on_cancel
+  st->set_cancel_hook([&] {
+    hook_ran = true;
+    return true;
+  });  // called on the loop thread by on_cancel
   ThreadFuture<int> tf(st);
   auto body = [&]() -> Task<int> { co_return co_await tf; };
   Future<int> f = loop.create_task(body());

@@ -205,7 +205,10 @@ TEST_CASE("ThreadFuture::cancel asks the producer: the hook runs, the producer d
   auto st = std::make_shared<ThreadFutureState<int>>();
   ThreadFuture<int> tf(st);
   std::atomic<int> hook_calls{0};
-  st->set_cancel_hook([&] { hook_calls.fetch_add(1, std::memory_order_relaxed); });  // test bookkeeping; the primitive under test provides the ordering
+  st->set_cancel_hook([&] {
+    hook_calls.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
+    return true;
+  });
   CHECK(tf.cancel());  // pending: the request was made
   CHECK(hook_calls.load() == 1);
   CHECK(st->cancel_requested());

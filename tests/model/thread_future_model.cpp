@@ -281,7 +281,9 @@ struct CancelRace : FutureModel<CancelRace<kCallback>, 3> {
               std::make_exception_ptr(CancelledError("model: cancel hook")))) {
         ++this->wins;
         this->completer_thread = 1;
+        return true;
       }
+      return false;  // too late: the completer won
     });
   }
 

@@ -1,0 +1,146 @@
+// handoff/executor/executor_base.hpp — what every executor offers on top of "queue this job":
+// submit(fn, args...) and map(fn, inputs, timeout), concurrent.futures.Executor's methods,
+// written once for the work-stealing pool and its mutex baseline (CRTP, no virtual calls).
+//
+// The derived class provides:
+//   detail::JobLedger& job_ledger();          // where a cancelled job counts itself
+//   void enqueue(detail::Job* job);           // queue it, or throw ExecutorShutdownError
+//                                             // (then it must count the job refused)
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <iterator>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../loop/errors.hpp"
+#include "../loop/thread_future.hpp"
+#include "job.hpp"
+
+namespace handoff {
+
+// The results of map(): an input range whose elements are the jobs' results, in input order.
+// One deadline for the whole iteration (as concurrent.futures): reading an element that is
+// not ready by then throws TimeoutError. Results are read once, in order (an input range).
+// Destroying it cancels the jobs that have not started (as Python's result iterator does).
+template <class R>
+class MapResults {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  MapResults(std::vector<ThreadFuture<R>> futures, std::optional<clock::time_point> deadline)
+      : futures_(std::move(futures)), deadline_(deadline) {}
+  MapResults(MapResults&&) noexcept = default;
+  MapResults& operator=(MapResults&&) noexcept = default;
+  ~MapResults() {
+    for (std::size_t i = next_; i < futures_.size(); ++i) futures_[i].cancel();
+  }
+
+  std::size_t size() const noexcept { return futures_.size(); }
+
+  // The next result (blocking until it is ready or the deadline passes); rethrows the job's
+  // exception. Precondition: not all results have been read.
+  R next() {
+    if (next_ == futures_.size()) throw InvalidStateError("MapResults::next(): no results left");
+    ThreadFuture<R>& f = futures_[next_++];
+    if (deadline_) {
+      const auto left = *deadline_ - clock::now();
+      if (!f.wait_for(left > clock::duration::zero() ? left : clock::duration::zero())) {
+        throw TimeoutError("Executor::map(): the results were not ready by the deadline");
+      }
+    }
+    return f.get();
+  }
+  bool has_next() const noexcept { return next_ < futures_.size(); }
+
+  // A range-for over the results: for (auto v : pool.map(fn, inputs)) ...
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = R;
+    using difference_type = std::ptrdiff_t;
+    explicit iterator(MapResults* m) : m_(m) { advance(); }
+    iterator() = default;
+    R& operator*() { return *current_; }
+    iterator& operator++() {
+      advance();
+      return *this;
+    }
+    void operator++(int) { advance(); }
+    bool operator==(const iterator& o) const noexcept { return m_ == o.m_; }
+
+   private:
+    void advance() {
+      if (m_ == nullptr) return;
+      if (!m_->has_next()) {
+        m_ = nullptr;
+        return;
+      }
+      current_.emplace(m_->next());
+    }
+    MapResults* m_ = nullptr;
+    std::optional<R> current_;
+  };
+  iterator begin() { return iterator(this); }
+  iterator end() { return iterator(); }
+
+ private:
+  std::vector<ThreadFuture<R>> futures_;
+  std::optional<clock::time_point> deadline_;
+  std::size_t next_ = 0;
+};
+
+template <class Derived>
+class ExecutorBase {
+ public:
+  // Any thread. Schedule fn(args...) (copies of the arguments, like Python's submit) and
+  // return its future. Throws ExecutorShutdownError after shutdown(). From one of this
+  // pool's own jobs, the job goes to the worker's own deque (run_in_executor's children).
+  template <class F, class... A>
+  auto submit(F&& fn, A&&... args) {
+    using R = std::invoke_result_t<std::decay_t<F>&, std::decay_t<A>&...>;
+    auto bound = [f = std::forward<F>(fn), tup = std::make_tuple(std::forward<A>(args)...)]() mutable -> R {
+      return std::apply(f, tup);
+    };
+    auto [job, future] = detail::JobFor<R, decltype(bound)>::make(std::move(bound), &self().job_ledger());
+    self().enqueue(job);  // on refusal it has counted and released the job, and thrown
+    return future;
+  }
+
+  // Any thread. fn over each input, in input order (concurrent.futures.Executor.map); every
+  // job is submitted before the first result is read. `timeout`: one deadline for the whole
+  // iteration, from this call.
+  template <class F, class Range>
+  auto map(F fn, const Range& inputs) {
+    return map_impl(std::move(fn), inputs, std::nullopt);
+  }
+  template <class F, class Range, class Rep, class Period>
+  auto map(F fn, const Range& inputs, std::chrono::duration<Rep, Period> timeout) {
+    return map_impl(std::move(fn), inputs,
+                    std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
+  }
+
+ private:
+  Derived& self() noexcept { return static_cast<Derived&>(*this); }
+
+  template <class F, class Range>
+  auto map_impl(F fn, const Range& inputs, std::optional<std::chrono::steady_clock::time_point> deadline) {
+    using In = std::decay_t<decltype(*std::begin(inputs))>;
+    using R = std::invoke_result_t<F&, In&>;
+    std::vector<ThreadFuture<R>> futures;
+    try {
+      for (const auto& x : inputs) futures.push_back(submit(fn, x));
+    } catch (...) {
+      for (auto& f : futures) f.cancel();  // refused midway: nothing half-submitted keeps running unseen
+      throw;
+    }
+    return MapResults<R>(std::move(futures), deadline);
+  }
+};
+
+}  // namespace handoff

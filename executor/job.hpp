@@ -1,0 +1,156 @@
+// handoff/executor/job.hpp — one unit of blocking work and its completion/cancellation
+// state machine: what an executor queues, and the future its submitter holds.
+//
+// A job and its ThreadFuture are one object (one allocation): the queue holds a raw Job*
+// that owns a reference to the object until a worker has run or discarded it.
+//
+// STATES (one atomic word; each arrow is one CAS, so exactly one side wins each race):
+//
+//     QUEUED --worker: try_start--> RUNNING --fn returns or throws--> (future DONE)
+//        |
+//        +--future.cancel() / shutdown(cancel_futures)--> CANCELLED (future: CancelledError)
+//
+//  * A job leaves QUEUED exactly once: the worker's start and a cancellation race on the same
+//    CAS, so a job is either run (its result or exception published once) or cancelled (the
+//    future completes with CancelledError), never both and never neither.
+//  * A RUNNING job is never cancelled (concurrent.futures semantics): cancel() then returns
+//    false and the future completes with the job's outcome.
+//  * A CANCELLED job stays in its queue until a worker pops it and discards it (execute()
+//    returns false): the queues are lock-free and cannot remove from the middle.
+//
+// LEDGER. Each job counts once as run (by the worker that started it) or cancelled (by the
+// thread whose CAS won), so an executor's submitted = run + cancelled + refused at shutdown.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "../loop/errors.hpp"
+#include "../loop/thread_future.hpp"
+#include "../primitives/sync.hpp"
+
+namespace handoff::detail {
+
+// What a job reports to the executor that queued it (the cancellation half of the ledger).
+struct JobLedger {
+  // relaxed RMW: a statistic, read after the threads that cancel have synchronized.
+  void count_cancelled() noexcept { cancelled.fetch_add(1, std::memory_order_relaxed); }  // statistic only
+  sync::atomic<std::uint64_t> cancelled{0};
+};
+
+class Job {
+ public:
+  enum : std::uint32_t { kQueued = 0, kRunning = 1, kCancelled = 2 };
+
+  Job(const Job&) = delete;
+  Job& operator=(const Job&) = delete;
+
+  // Worker thread, once per job: run it unless it was cancelled first, then drop the queue's
+  // reference (the job may be destroyed here). True if it ran.
+  bool execute() noexcept {
+    const bool won = try_start();
+    if (won) invoke();
+    release();
+    return won;
+  }
+
+  // Any thread: cancel the job if it has not started. True if this call cancelled it.
+  bool cancel() noexcept {
+    std::uint32_t expected = kQueued;
+    // seq_cst: the other side of try_start's CAS on the same word (one of them wins).
+    if (!state_.compare_exchange_strong(expected, kCancelled, std::memory_order_seq_cst,  // races try_start
+                                        std::memory_order_seq_cst)) {  // failure: it started or was cancelled
+      return false;
+    }
+    if (ledger_ != nullptr) ledger_->count_cancelled();
+    complete_with(std::make_exception_ptr(CancelledError("the job was cancelled before it started")));
+    return true;
+  }
+
+  // The executor's submit path, when it refuses the job (shut down): the job never was
+  // queued; its future (which nobody holds yet) gets the error and the reference is dropped.
+  void refuse(std::exception_ptr why) noexcept {
+    state_.store(kCancelled, std::memory_order_seq_cst);  // not shared yet: no race; seq_cst for uniformity
+    complete_with(std::move(why));
+    release();
+  }
+
+  std::uint32_t state() const noexcept {
+    return state_.load(std::memory_order_seq_cst);  // pairs with the CASes above; tests and stats only
+  }
+
+ protected:
+  explicit Job(JobLedger* ledger) noexcept : ledger_(ledger) {}
+  virtual ~Job() = default;
+
+  virtual void invoke() noexcept = 0;              // run the function, publish its outcome
+  virtual void complete_with(std::exception_ptr e) noexcept = 0;  // publish an error
+  virtual void release() noexcept = 0;             // drop the queue's reference
+
+ private:
+  bool try_start() noexcept {
+#if defined(HANDOFF_MUTANT_JOB_NO_CLAIM)
+    // MUTANT: check-then-set instead of the CAS: a cancel between the load and the store is
+    // lost, so the job both runs and counts as cancelled (the ledger over-counts).
+    if (state_.load(std::memory_order_seq_cst) != kQueued) return false;  // mutant
+    state_.store(kRunning, std::memory_order_seq_cst);                    // mutant
+    return true;
+#else
+    std::uint32_t expected = kQueued;
+    // seq_cst: the other side of cancel()'s CAS; acquire half: the worker sees the job's
+    // setup, published by the queue's push/pop pairing before it.
+    return state_.compare_exchange_strong(expected, kRunning, std::memory_order_seq_cst,  // races cancel()
+                                          std::memory_order_seq_cst);  // failure: it was cancelled
+#endif
+  }
+
+  sync::atomic<std::uint32_t> state_{kQueued};
+  JobLedger* ledger_;
+};
+
+// The job for `fn()` returning T: the job, the future's state and the function in one object.
+template <class T, class F>
+class JobFor final : public Job, public ThreadFutureState<T> {
+ public:
+  // Returns the queue's raw pointer (holding one reference) and the submitter's future.
+  static std::pair<Job*, ThreadFuture<T>> make(F fn, JobLedger* ledger) {
+    auto job = std::make_shared<JobFor>(Private{}, std::move(fn), ledger);
+    job->self_ = job;
+    JobFor* raw = job.get();
+    // The future's cancel() reaches the job; a raw pointer: the hook lives inside the job.
+    raw->set_cancel_hook([raw] { return raw->cancel(); });
+    return {raw, ThreadFuture<T>(std::shared_ptr<ThreadFutureState<T>>(std::move(job)))};
+  }
+
+  struct Private {};
+  JobFor(Private, F fn, JobLedger* ledger) : Job(ledger), fn_(std::move(fn)) {}
+
+ private:
+  void invoke() noexcept override {
+    try {
+      if constexpr (std::is_void_v<T>) {
+        (*fn_)();
+        this->set_value();
+      } else {
+        this->set_value((*fn_)());
+      }
+    } catch (...) {
+      this->set_exception(std::current_exception());
+    }
+    fn_.reset();  // what the function captured is released now, not when the last future goes
+  }
+  void complete_with(std::exception_ptr e) noexcept override { this->set_exception(std::move(e)); }
+  void release() noexcept override {
+    fn_.reset();  // a discarded job's captures go now too (on the worker thread)
+    std::shared_ptr<JobFor> last = std::move(self_);
+  }
+
+  std::optional<F> fn_;
+  std::shared_ptr<JobFor> self_;  // the queue's reference, dropped by release()
+};
+
+}  // namespace handoff::detail

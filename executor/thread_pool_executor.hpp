@@ -1,0 +1,460 @@
+// handoff/executor/thread_pool_executor.hpp — a work-stealing thread pool for blocking jobs:
+// concurrent.futures.ThreadPoolExecutor, and the executor behind run_in_executor/to_thread.
+//
+// WHEN TO USE: blocking calls (files, DNS, a C library without an async API), CPU work that
+// must not stall the event loop, and fork-join trees of small jobs. Not for waiting on other
+// threads' events: a job that blocks holds a worker (use a Channel from a coroutine instead).
+//
+// SHAPE. `max_workers` slots, each with a Chase–Lev deque (primitives/work_stealing_deque.hpp).
+// A slot belongs to the pool and outlives its threads: a thread occupies a free slot when it
+// starts and frees it when it retires. Jobs submitted from outside go to the injection queue
+// (a mutex queue: TSan checks it; the lock-free peers are benchmark subjects, VERIFY.md);
+// jobs submitted from one of the pool's own jobs go to that worker's deque, LIFO for the
+// owner, stolen FIFO by the others.
+//
+// A WORKER'S LOOP: its own deque; else steal from the other slots, starting at a random one;
+// else the injection queue; else it is idle: spin briefly (at most ⌈cores/2⌉ workers spin at
+// once), then park on the event count (primitives/event_count.hpp): prepare, re-check every
+// queue, then commit or cancel. Every push is followed by notify_one(), a load when nobody
+// sleeps, so a job is never left queued while every worker sleeps, and one job wakes one.
+//
+// LAZY THREADS (as Python's ThreadPoolExecutor, plus retirement). No thread runs until a job
+// arrives. An idle worker mints one "idle token"; every push, from outside or inside the pool,
+// takes a token if there is one, and otherwise starts a thread (up to max_workers). A token is
+// taken at most once, and a worker that finds a job burns its own token if it is still there,
+// so tokens never exceed idle workers (proof in docs/executor.md): with N ≤ max_workers
+// blocking jobs, each either has an idle worker counted for it or starts one, so all N run
+// at once. A worker idle for `keep_alive` retires: it burns its token (if a push took it, it
+// stays), leaves the thread count, re-checks the queues (the Dekker partner of a pusher's
+// "push, then read the thread count"), and frees its slot — unless it found a job or a
+// pusher found every slot busy meanwhile (`spawn_wanted_`), in which case it stays.
+//
+// WAITING INSIDE A JOB. future.get() on a worker runs jobs from the worker's own deque while
+// the future is pending (ThreadFuture's wait helper), so a parent never strands its children.
+//
+// SHUTDOWN (Python 3.9 semantics): shutdown(wait=true, cancel_futures=false) refuses later
+// submits (ExecutorShutdownError, counted refused), cancels the jobs that have not started
+// if cancel_futures, lets the workers finish what is queued, and joins them if wait. Running
+// jobs are never cancelled. The destructor is shutdown(true).
+//
+// LEDGER (stats()): submitted = run + cancelled + refused once shut down; plus steals,
+// parks, wakeups, threads started and exited. Counters are per slot (single writer) or
+// per thread: no shared read-modify-write is added to the job path for counting.
+#pragma once
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../loop/errors.hpp"
+#include "../loop/thread_future.hpp"
+#include "../primitives/event_count.hpp"
+#include "../primitives/mutex_queue.hpp"
+#include "../primitives/per_thread_counter.hpp"
+#include "../primitives/sync.hpp"
+#include "../primitives/work_stealing_deque.hpp"
+#include "executor_base.hpp"
+#include "executor_stats.hpp"
+#include "job.hpp"
+
+namespace handoff {
+
+class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
+ public:
+  struct Options {
+    int max_workers = default_max_workers();
+    // An idle thread exits after this long without a job; its slot stays for the next one.
+    std::chrono::nanoseconds keep_alive = std::chrono::seconds(30);
+    // How long an idle worker spins (watching the queues) before it parks: about one wake's
+    // cost on a VM (13–27 µs), so a job that follows shortly costs no futex round trip.
+    std::chrono::nanoseconds spin = std::chrono::microseconds(20);
+    // At most this many workers spin at once; 0 = ⌈hardware_concurrency / 2⌉.
+    int max_spinning = 0;
+    // Threads are named "<prefix>_<slot>" (Python: ThreadPoolExecutor-0_0); 15 chars max.
+    std::string thread_name_prefix = "handoff-pool";
+  };
+
+  // asyncio's default executor size: min(32, cores + 4).
+  static int default_max_workers() noexcept {
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    return static_cast<int>(std::min(32u, cores + 4));
+  }
+
+  ThreadPoolExecutor() : ThreadPoolExecutor(Options{}) {}
+  explicit ThreadPoolExecutor(int max_workers) : ThreadPoolExecutor(with_workers(max_workers)) {}
+  explicit ThreadPoolExecutor(Options opts) : opts_(validate(std::move(opts))) {
+    slots_.reserve(static_cast<std::size_t>(opts_.max_workers));
+    for (int i = 0; i < opts_.max_workers; ++i) slots_.push_back(std::make_unique<Slot>(i));
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    max_spinning_ = opts_.max_spinning > 0 ? opts_.max_spinning : static_cast<int>((cores + 1) / 2);
+  }
+  ThreadPoolExecutor(const ThreadPoolExecutor&) = delete;
+  ThreadPoolExecutor& operator=(const ThreadPoolExecutor&) = delete;
+  ~ThreadPoolExecutor() { shutdown(true); }
+
+  int max_workers() const noexcept { return opts_.max_workers; }
+
+  // Any thread (not one of this pool's workers when wait is true). Idempotent; a later call
+  // with wait=true still waits, and with cancel_futures=true still cancels.
+  void shutdown(bool wait = true, bool cancel_futures = false) {
+    if (wait && current_slot() != nullptr) {
+      throw InvalidStateError(
+          "ThreadPoolExecutor::shutdown(wait=true) from one of its own jobs would wait for "
+          "itself; call shutdown(false) there");
+    }
+    {
+      std::lock_guard<std::mutex> lock(spawn_mu_);
+      // seq_cst: a worker that reads it in its re-check before parking either sees it or is
+      // woken by the notify_all below (the event count's Dekker pair).
+      shutdown_.store(1, std::memory_order_seq_cst);  // pairs with the workers' re-check
+      injection_.close();
+    }
+    if (cancel_futures) cancel_queued();
+    parking_.notify_all();
+    if (!wait) return;
+    std::vector<std::thread> joining;
+    {
+      std::lock_guard<std::mutex> lock(spawn_mu_);
+      for (auto& s : slots_) {
+        if (s->thread.joinable()) joining.push_back(std::move(s->thread));
+      }
+    }
+    for (auto& t : joining) t.join();
+  }
+
+  bool is_shutdown() const noexcept { return shutdown_.load(std::memory_order_seq_cst) != 0; }  // pairs with shutdown()
+
+  ExecutorStats stats() const {
+    ExecutorStats s;
+    s.submitted = submitted_outside_.read();
+    s.refused = refused_.load(std::memory_order_relaxed);  // statistic
+    s.cancelled = ledger_.cancelled.load(std::memory_order_relaxed);  // statistic
+    for (const auto& slot : slots_) {
+      s.submitted += slot->submitted.load(std::memory_order_relaxed);  // single-writer statistic
+      s.run += slot->run.load(std::memory_order_relaxed);              // single-writer statistic
+      s.steals += slot->steals.load(std::memory_order_relaxed);        // single-writer statistic
+      s.parks += slot->parks.load(std::memory_order_relaxed);          // single-writer statistic
+      s.wakeups += slot->wakeups.load(std::memory_order_relaxed);      // single-writer statistic
+    }
+    std::lock_guard<std::mutex> lock(spawn_mu_);
+    s.threads_started = threads_started_;
+    s.threads_exited = threads_exited_;
+    s.threads_alive = static_cast<std::uint64_t>(alive_.load(std::memory_order_seq_cst));  // under the lock
+    return s;
+  }
+
+  // ---- ExecutorBase's hooks ----------------------------------------------------------------
+  detail::JobLedger& job_ledger() noexcept { return ledger_; }
+
+  void enqueue(detail::Job* job) {
+    Slot* mine = current_slot();
+    if (mine != nullptr) {
+      bump(mine->submitted);
+      if (is_shutdown()) return refuse(job, "submit() from a job after shutdown()");
+      mine->deque.push(job);  // seq_cst inside: the Dekker partner of a parking worker's re-check
+    } else {
+      submitted_outside_.add();
+      if (injection_.push(job) != PushResult::Pushed) return refuse(job, "submit() after shutdown()");
+      // seq_cst: after the push; the parking worker's re-check reads it after its announcement.
+      injection_size_.fetch_add(1, std::memory_order_seq_cst);  // pairs with has_injected()
+    }
+    after_push();
+  }
+
+ private:
+  struct alignas(64) Slot {
+    explicit Slot(int i) : index(i), rng(0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(i + 1)) {}
+    const int index;
+    WorkStealingDeque<detail::Job*> deque;
+    std::thread thread;   // the current (or last, until joined) thread in this slot
+    bool occupied = false;  // under spawn_mu_
+    std::uint64_t rng;    // the owner's victim choice (xorshift)
+    // Single-writer statistics (the slot's current thread; threads hand a slot over under
+    // spawn_mu_, which orders one writer's last store before the next one's first load).
+    sync::atomic<std::uint64_t> submitted{0}, run{0}, steals{0}, parks{0}, wakeups{0};
+  };
+
+  static Options with_workers(int n) {
+    Options o;
+    o.max_workers = n;
+    return o;
+  }
+  static Options validate(Options o) {
+    if (o.max_workers <= 0) {
+      throw std::invalid_argument("ThreadPoolExecutor: max_workers must be greater than 0 (got " +
+                                  std::to_string(o.max_workers) + ")");
+    }
+    if (o.keep_alive <= std::chrono::nanoseconds::zero()) {
+      throw std::invalid_argument("ThreadPoolExecutor: keep_alive must be positive");
+    }
+    return o;
+  }
+
+  static void bump(sync::atomic<std::uint64_t>& c) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer; a statistic
+  }
+
+  struct Current {
+    ThreadPoolExecutor* pool = nullptr;
+    Slot* slot = nullptr;
+  };
+  static Current& current() noexcept {
+    thread_local Current c;
+    return c;
+  }
+  Slot* current_slot() const noexcept {
+    const Current& c = current();
+    return c.pool == this ? c.slot : nullptr;
+  }
+
+  void refuse(detail::Job* job, const char* what) {
+    refused_.fetch_add(1, std::memory_order_relaxed);  // statistic; rare (after shutdown)
+    job->refuse(std::make_exception_ptr(ExecutorShutdownError(what)));
+    throw ExecutorShutdownError(what);
+  }
+
+  // ---- waking and growing ------------------------------------------------------------------
+
+  // After a push: wake a sleeper if there is one (a load when nobody sleeps), and start a
+  // thread if no idle worker is counted for this job.
+  void after_push() {
+    parking_.notify_one();
+    if (take_idle_token()) return;
+    if (alive_.load(std::memory_order_seq_cst) < opts_.max_workers) spawn();  // pairs with retire()'s decrement
+  }
+
+  // Take one idle token if any (decrement if positive).
+  bool take_idle_token() noexcept {
+    int t = idle_tokens_.load(std::memory_order_seq_cst);  // the CAS re-checks it
+    while (t > 0) {
+      // seq_cst: tokens are counted against the thread count read after them (after_push).
+      if (idle_tokens_.compare_exchange_weak(t, t - 1, std::memory_order_seq_cst,  // one taker per token
+                                             std::memory_order_seq_cst)) {  // failure: re-read
+        return true;
+      }
+    }
+    return false;
+  }
+  void mint_idle_token() noexcept {
+    idle_tokens_.fetch_add(1, std::memory_order_seq_cst);  // pairs with take_idle_token()
+  }
+
+  void spawn() {
+    std::lock_guard<std::mutex> lock(spawn_mu_);
+    if (shutdown_.load(std::memory_order_seq_cst) != 0) return;  // written under this lock
+    if (alive_.load(std::memory_order_seq_cst) >= opts_.max_workers) return;  // written under this lock
+    Slot* free_slot = nullptr;
+    for (auto& s : slots_) {
+      if (!s->occupied) {
+        free_slot = s.get();
+        break;
+      }
+    }
+    if (free_slot == nullptr) {
+      // Every slot is held, one of them by a thread that is retiring: it must stay.
+      spawn_wanted_ = true;
+      return;
+    }
+    if (free_slot->thread.joinable()) free_slot->thread.join();  // it has freed the slot: exiting
+    free_slot->occupied = true;
+    alive_.store(alive_.load(std::memory_order_seq_cst) + 1, std::memory_order_seq_cst);  // under the lock; read by after_push
+    ++threads_started_;
+    free_slot->thread = std::thread([this, free_slot] { worker_main(*free_slot); });
+  }
+
+  // ---- the worker ----------------------------------------------------------------------------
+
+  void worker_main(Slot& s) {
+    name_thread(s.index);
+    current() = Current{this, &s};
+    detail::t_wait_helper = &help_while_waiting;
+    detail::t_wait_helper_arg = this;
+    bool idle = false;
+    for (;;) {
+      detail::Job* job = find_job(s);
+      if (job == nullptr) {
+        if (!idle) {
+          idle = true;
+          mint_idle_token();
+        }
+        job = spin_for_job(s);
+      }
+      if (job == nullptr) {
+        const EventCount::Key key = parking_.prepare_wait();
+        job = find_job(s);  // the re-check: a push before our announcement is seen here
+        if (job == nullptr && is_shutdown()) {
+          parking_.cancel_wait();
+          break;
+        }
+        if (job != nullptr) {
+          parking_.cancel_wait();
+        } else {
+          bump(s.parks);
+          if (parking_.wait_for(key, opts_.keep_alive.count())) {
+            bump(s.wakeups);
+            continue;
+          }
+          if (retire(s, idle)) return;
+          continue;
+        }
+      }
+      if (idle) {
+        idle = false;
+        take_idle_token();  // burn mine if a push has not taken it
+      }
+      run_job(s, job);
+    }
+    std::lock_guard<std::mutex> lock(spawn_mu_);  // shut down: leave
+    leave_locked(s);
+  }
+
+  void run_job(Slot& s, detail::Job* job) {
+    if (job->execute()) bump(s.run);
+  }
+
+  detail::Job* find_job(Slot& s) {
+    for (;;) {
+      if (auto j = s.deque.pop()) return *j;
+      bool contended = false;
+      const std::size_t n = slots_.size();
+      s.rng ^= s.rng << 13;
+      s.rng ^= s.rng >> 7;
+      s.rng ^= s.rng << 17;
+      const std::size_t start = static_cast<std::size_t>(s.rng % n);
+      for (std::size_t i = 0; i < n; ++i) {
+        Slot& victim = *slots_[(start + i) % n];
+        if (&victim == &s) continue;
+        detail::Job* out = nullptr;
+        const StealStatus st = victim.deque.steal(out);
+        if (st == StealStatus::Success) {
+          bump(s.steals);
+          return out;
+        }
+        if (st == StealStatus::Retry) contended = true;
+      }
+      if (detail::Job* j = pop_injected()) return j;
+      // A Retry means a deque may still hold jobs: look again rather than report "none"
+      // (the re-check before parking must not miss a job behind a lost race).
+      if (!contended) return nullptr;
+    }
+  }
+
+  detail::Job* pop_injected() {
+    if (injection_size_.load(std::memory_order_seq_cst) <= 0) return nullptr;  // pairs with enqueue()
+    detail::Job* j = nullptr;
+    if (injection_.try_pop(j) != PopStatus::Item) return nullptr;
+    injection_size_.fetch_sub(1, std::memory_order_seq_cst);  // pairs with enqueue()
+    return j;
+  }
+
+  detail::Job* spin_for_job(Slot& s) {
+    int n = spinning_.load(std::memory_order_relaxed);  // the CAS re-checks it
+    do {
+      if (n >= max_spinning_) return nullptr;
+    } while (!spinning_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed,  // a budget, orders nothing
+                                              std::memory_order_relaxed));  // failure: re-read
+    detail::Job* job = nullptr;
+    const auto until = std::chrono::steady_clock::now() + opts_.spin;
+    for (unsigned i = 0; !is_shutdown(); ++i) {
+      if ((job = find_job(s)) != nullptr) break;
+      sync::spin_pause();
+      if ((i & 15) == 15 && std::chrono::steady_clock::now() >= until) break;
+    }
+    spinning_.fetch_sub(1, std::memory_order_relaxed);  // a budget, orders nothing
+    return job;
+  }
+
+  // The keep-alive expired. True: the thread leaves (its slot is free). False: it stays (a
+  // push counted on it, or work appeared while it was leaving).
+  bool retire(Slot& s, bool& idle) {
+    if (!take_idle_token()) return false;  // a push took our token: it counts on us
+    idle = false;
+    {
+      std::lock_guard<std::mutex> lock(spawn_mu_);
+      // seq_cst: the Dekker partner of after_push() (push, then read alive_): either that
+      // pusher sees us gone and spawns, or our re-check below sees its job.
+      alive_.store(alive_.load(std::memory_order_seq_cst) - 1, std::memory_order_seq_cst);  // under the lock
+    }
+    detail::Job* job = find_job(s);
+    std::unique_lock<std::mutex> lock(spawn_mu_);
+    if (job != nullptr || spawn_wanted_ || is_shutdown()) {
+      spawn_wanted_ = false;
+      alive_.store(alive_.load(std::memory_order_seq_cst) + 1, std::memory_order_seq_cst);  // under the lock
+      lock.unlock();
+      if (job != nullptr) run_job(s, job);
+      return false;
+    }
+    s.occupied = false;
+    ++threads_exited_;
+    // The std::thread handle stays in the slot; the next spawn into it (or shutdown) joins it.
+    return true;
+  }
+
+  void leave_locked(Slot& s) {
+    alive_.store(alive_.load(std::memory_order_seq_cst) - 1, std::memory_order_seq_cst);  // under the lock
+    s.occupied = false;
+    ++threads_exited_;
+  }
+
+  // ThreadFuture::get() on a worker: run a job from this worker's own deque. False if none.
+  static bool help_while_waiting(void* arg) {
+    auto* pool = static_cast<ThreadPoolExecutor*>(arg);
+    Slot* s = pool->current_slot();
+    if (s == nullptr) return false;
+    auto j = s->deque.pop();
+    if (!j) return false;
+    pool->run_job(*s, *j);
+    return true;
+  }
+
+  void cancel_queued() {
+    detail::Job* j = nullptr;
+    while (injection_.try_pop(j) == PopStatus::Item) {
+      injection_size_.fetch_sub(1, std::memory_order_seq_cst);  // pairs with enqueue()
+      j->cancel();
+      j->execute();  // cancelled: only drops the queue's reference
+    }
+    for (auto& s : slots_) {
+      for (;;) {
+        const StealStatus st = s->deque.steal(j);
+        if (st == StealStatus::Empty) break;
+        if (st == StealStatus::Retry) continue;
+        j->cancel();
+        j->execute();
+      }
+    }
+  }
+
+  void name_thread(int index) const {
+    std::string name = opts_.thread_name_prefix + "_" + std::to_string(index);
+    if (name.size() > 15) name.resize(15);  // the kernel's limit (16 with the NUL)
+    pthread_setname_np(pthread_self(), name.c_str());
+  }
+
+  const Options opts_;
+  int max_spinning_ = 1;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  MutexQueue<detail::Job*> injection_;
+  sync::atomic<std::int64_t> injection_size_{0};  // a hint: > 0 when the injection queue may hold jobs
+  EventCount parking_;
+  sync::atomic<int> idle_tokens_{0};
+  sync::atomic<int> spinning_{0};
+  sync::atomic<int> alive_{0};  // threads holding a slot and not retiring; written under spawn_mu_
+  sync::atomic<std::uint32_t> shutdown_{0};
+  mutable std::mutex spawn_mu_;
+  bool spawn_wanted_ = false;  // under spawn_mu_
+  std::uint64_t threads_started_ = 0, threads_exited_ = 0;  // under spawn_mu_
+  PerThreadCounter submitted_outside_;
+  sync::atomic<std::uint64_t> refused_{0};
+  detail::JobLedger ledger_;
+};
+
+}  // namespace handoff

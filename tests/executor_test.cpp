@@ -1,0 +1,311 @@
+// Unit tests of executor/thread_pool_executor.hpp and its baseline executor/mutex_thread_pool.hpp
+// (one template suite where the contract is the same), and of the pool-only behaviour:
+// lazy growth, idle reuse, retirement, waiting inside a job.
+//
+// No timing assertions: "the three jobs ran at once" is proved by a rendezvous that can only
+// complete if they did (with a generous deadline that turns a failure into a message, not a
+// hang).
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <handoff/executor/mutex_thread_pool.hpp>
+#include <handoff/executor/thread_pool_executor.hpp>
+
+using namespace handoff;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A gate that jobs wait on until the test opens it (with a deadline: a bug fails, not hangs).
+class Gate {
+ public:
+  bool wait(std::chrono::seconds limit = 20s) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, limit, [this] { return open_; });
+  }
+  void open() {
+    // Notify under the lock: a waiter that returns may destroy the gate at once.
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// n parties meet; true if all arrived before the deadline.
+class Rendezvous {
+ public:
+  explicit Rendezvous(int n) : left_(n) {}
+  bool arrive_and_wait(std::chrono::seconds limit = 20s) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (--left_ == 0) cv_.notify_all();
+    return cv_.wait_for(lock, limit, [this] { return left_ <= 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int left_;
+};
+
+template <class Pool>
+void check_balanced(const Pool& pool) {
+  const ExecutorStats s = pool.stats();
+  INFO("submitted=" << s.submitted << " run=" << s.run << " cancelled=" << s.cancelled
+                    << " refused=" << s.refused);
+  CHECK(s.balanced());
+}
+
+// Poll until pred() or the deadline (for state that changes asynchronously, e.g. retirement).
+template <class Pred>
+bool eventually(Pred pred, std::chrono::seconds limit = 20s) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("submit: the value, or the job's exception, through the future", "[executor]",
+                   ThreadPoolExecutor, MutexThreadPool) {
+  TestType pool(4);
+  auto f = pool.submit([](int a, int b) { return a + b; }, 2, 40);
+  CHECK(f.get() == 42);
+  auto g = pool.submit([]() -> int { throw std::runtime_error("job failed"); });
+  CHECK_THROWS_WITH(g.get(), "job failed");
+  auto v = pool.submit([] {});
+  v.get();
+  pool.shutdown();
+  check_balanced(pool);
+  CHECK(pool.stats().run == 3);
+}
+
+TEMPLATE_TEST_CASE("max_workers <= 0 is a clear error", "[executor]", ThreadPoolExecutor, MutexThreadPool) {
+  CHECK_THROWS_WITH(TestType(0), Catch::Contains("max_workers must be greater than 0"));
+  CHECK_THROWS_AS(TestType(-3), std::invalid_argument);
+}
+
+TEMPLATE_TEST_CASE("submit after shutdown is refused with a clear error and counted", "[executor]",
+                   ThreadPoolExecutor, MutexThreadPool) {
+  TestType pool(2);
+  pool.submit([] { return 1; }).get();
+  pool.shutdown();
+  CHECK(pool.is_shutdown());
+  CHECK_THROWS_AS(pool.submit([] { return 2; }), ExecutorShutdownError);
+  CHECK_THROWS_WITH(pool.submit([] {}), Catch::Contains("executor is shut down"));
+  const ExecutorStats s = pool.stats();
+  CHECK(s.refused == 2);
+  CHECK(s.submitted == 3);
+  check_balanced(pool);
+}
+
+TEMPLATE_TEST_CASE("N blocking jobs with N <= max_workers all run at once; idle threads are reused",
+                   "[executor][lazy]", ThreadPoolExecutor, MutexThreadPool) {
+  TestType pool(3);
+  CHECK(pool.stats().threads_started == 0);  // lazy: no job, no thread
+  for (int round = 0; round < 3; ++round) {
+    Rendezvous all(3);
+    std::vector<ThreadFuture<bool>> fs;
+    for (int i = 0; i < 3; ++i) fs.push_back(pool.submit([&all] { return all.arrive_and_wait(); }));
+    for (auto& f : fs) CHECK(f.get());  // false: the three were not running at the same time
+  }
+  CHECK(pool.stats().threads_started == 3);  // rounds 2 and 3 reused the idle threads
+  pool.shutdown();
+  check_balanced(pool);
+}
+
+TEMPLATE_TEST_CASE("cancel: before the start it cancels, during or after it does not", "[executor][cancel]",
+                   ThreadPoolExecutor, MutexThreadPool) {
+  TestType pool(1);
+  Gate gate, started;
+  auto blocker = pool.submit([&] {
+    started.open();
+    return gate.wait();
+  });
+  REQUIRE(started.wait());
+  auto queued = pool.submit([] { return 7; });
+  CHECK(queued.cancel());  // not started: cancelled
+  CHECK(queued.done());
+  CHECK(queued.cancelled());
+  CHECK_THROWS_AS(queued.get(), CancelledError);
+  CHECK_FALSE(blocker.cancel());  // running: concurrent.futures says no
+  gate.open();
+  CHECK(blocker.get());  // and it finishes with its own result
+  CHECK_FALSE(blocker.cancel());  // done: no
+  pool.shutdown();
+  const ExecutorStats s = pool.stats();
+  CHECK(s.cancelled == 1);
+  CHECK(s.run == 1);
+  check_balanced(pool);
+}
+
+TEMPLATE_TEST_CASE("shutdown(cancel_futures): queued jobs are cancelled, the running one finishes",
+                   "[executor][shutdown]", ThreadPoolExecutor, MutexThreadPool) {
+  TestType pool(1);
+  Gate gate, started;
+  auto running = pool.submit([&] {
+    started.open();
+    return gate.wait();
+  });
+  REQUIRE(started.wait());
+  std::vector<ThreadFuture<int>> queued;
+  for (int i = 0; i < 5; ++i) queued.push_back(pool.submit([i] { return i; }));
+  std::thread opener([&] {
+    std::this_thread::sleep_for(10ms);
+    gate.open();
+  });
+  pool.shutdown(true, true);
+  opener.join();
+  CHECK(running.get());
+  for (auto& f : queued) CHECK(f.cancelled());
+  const ExecutorStats s = pool.stats();
+  CHECK(s.cancelled == 5);
+  CHECK(s.run == 1);
+  check_balanced(pool);
+}
+
+TEMPLATE_TEST_CASE("shutdown(wait=false): queued jobs still run; the destructor joins", "[executor][shutdown]",
+                   ThreadPoolExecutor, MutexThreadPool) {
+  std::atomic<int> ran{0};
+  std::vector<ThreadFuture<void>> fs;
+  {
+    TestType pool(2);
+    for (int i = 0; i < 50; ++i) {
+      fs.push_back(pool.submit([&ran] { ran.fetch_add(1, std::memory_order_relaxed); }));  // test counter; join orders it
+    }
+    pool.shutdown(false);
+    CHECK_THROWS_AS(pool.submit([] {}), ExecutorShutdownError);
+  }  // the destructor waits
+  CHECK(ran.load() == 50);
+  for (auto& f : fs) CHECK(f.done());
+}
+
+TEMPLATE_TEST_CASE("shutdown(wait=true) from inside a job is a clear error, not a deadlock",
+                   "[executor][shutdown]", ThreadPoolExecutor, MutexThreadPool) {
+  TestType pool(2);
+  auto f = pool.submit([&pool] { pool.shutdown(true); });
+  CHECK_THROWS_AS(f.get(), InvalidStateError);
+  auto g = pool.submit([&pool] { pool.shutdown(false); });
+  g.get();
+  CHECK(pool.is_shutdown());
+}
+
+TEMPLATE_TEST_CASE("map: results in input order; one deadline; exceptions rethrown in place", "[executor][map]",
+                   ThreadPoolExecutor, MutexThreadPool) {
+  TestType pool(4);
+  std::vector<int> in{5, 1, 4, 2, 3};
+  std::vector<int> out;
+  for (int v : pool.map([](int x) { return x * 10; }, in)) out.push_back(v);
+  CHECK(out == std::vector<int>{50, 10, 40, 20, 30});
+
+  auto failing = pool.map([](int x) {
+    if (x == 4) throw std::runtime_error("four");
+    return x;
+  }, in);
+  CHECK(failing.next() == 5);
+  CHECK(failing.next() == 1);
+  CHECK_THROWS_WITH(failing.next(), "four");
+  CHECK(failing.next() == 2);
+
+  Gate gate;
+  auto slow = pool.map([&gate](int x) { return gate.wait() ? x : -1; }, std::vector<int>{1, 2}, 20ms);
+  CHECK_THROWS_AS(slow.next(), TimeoutError);
+  gate.open();
+}
+
+TEST_CASE("a job that waits on its children runs them itself: a 1-worker pool finishes a spawn tree",
+          "[executor][nested]") {
+  ThreadPoolExecutor pool(1);
+  std::function<long(int)> fib = [&](int n) -> long {
+    if (n < 2) return n;
+    auto left = pool.submit(fib, n - 1);  // from a job: onto this worker's own deque
+    const long right = fib(n - 2);
+    return left.get() + right;  // get() runs queued children instead of sleeping
+  };
+  CHECK(pool.submit(fib, 15).get() == 610);
+  pool.shutdown();
+  check_balanced(pool);
+  CHECK(pool.stats().threads_started == 1);
+}
+
+TEST_CASE("nested submits from jobs are stolen by other workers", "[executor][nested]") {
+  ThreadPoolExecutor pool(4);
+  std::atomic<int> leaves{0};
+  std::function<void(int)> tree = [&](int depth) {
+    if (depth == 0) {
+      leaves.fetch_add(1, std::memory_order_relaxed);  // test counter; get() orders it
+      return;
+    }
+    auto a = pool.submit(tree, depth - 1);
+    auto b = pool.submit(tree, depth - 1);
+    a.get();
+    b.get();
+  };
+  pool.submit(tree, 10).get();
+  CHECK(leaves.load() == 1024);
+  pool.shutdown();
+  check_balanced(pool);
+  const ExecutorStats s = pool.stats();
+  CHECK(s.run == 2047);
+}
+
+TEST_CASE("an idle thread retires after keep_alive; its slot serves the next thread", "[executor][lazy]") {
+  ThreadPoolExecutor::Options o;
+  o.max_workers = 2;
+  o.keep_alive = 20ms;
+  ThreadPoolExecutor pool(o);
+  CHECK(pool.submit([] { return 1; }).get() == 1);
+  REQUIRE(eventually([&] { return pool.stats().threads_exited == 1; }));
+  CHECK(pool.stats().threads_alive == 0);
+  CHECK(pool.submit([] { return 2; }).get() == 2);  // a new thread in the freed slot
+  CHECK(pool.stats().threads_started == 2);
+  pool.shutdown();
+  check_balanced(pool);
+  const ExecutorStats s = pool.stats();
+  CHECK(s.threads_started == s.threads_exited);
+}
+
+TEST_CASE("workers are named <prefix>_<slot>", "[executor]") {
+  ThreadPoolExecutor::Options o;
+  o.max_workers = 1;
+  o.thread_name_prefix = "tpe";
+  ThreadPoolExecutor pool(o);
+  auto name = pool.submit([] {
+    char buf[16] = {};
+    pthread_getname_np(pthread_self(), buf, sizeof buf);
+    return std::string(buf);
+  });
+  CHECK(name.get() == "tpe_0");
+}
+
+TEST_CASE("a trickle of jobs to sleeping workers: every job runs, parks and wakeups are counted",
+          "[executor][parking]") {
+  ThreadPoolExecutor::Options o;
+  o.max_workers = 3;
+  o.spin = std::chrono::nanoseconds(0);  // park at once: every job has to wake a sleeper
+  ThreadPoolExecutor pool(o);
+  for (int i = 0; i < 50; ++i) {
+    CHECK(pool.submit([i] { return i; }).get() == i);
+    if (i % 10 == 0) std::this_thread::sleep_for(2ms);
+  }
+  pool.shutdown();
+  check_balanced(pool);
+  const ExecutorStats s = pool.stats();
+  CHECK(s.parks > 0);
+  CHECK(s.wakeups <= s.parks);
+}
