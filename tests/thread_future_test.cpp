@@ -401,6 +401,31 @@ TEST_CASE("run_coroutine_threadsafe on a closed loop throws LoopClosedError", "[
   check_ledger(s);
 }
 
+TEST_CASE("close() right after the task finished, before its done callback ran: the result is delivered",
+          "[thread_future][rcts][close]") {
+  // tla/LoopClose.tla (LoopCloseResultLost) found this: a task that finishes in the loop's
+  // last iteration queues its done callback for the next one; close() drops that callback,
+  // and its drop hook used to report "still pending" and lose the result.
+  EventLoop loop;
+  bool finished = false;
+  auto body = [&]() -> Task<int> {
+    finished = true;
+    co_return 7;
+  };
+  ThreadFuture<int> f = run_coroutine_threadsafe(body(), loop);
+  for (int i = 0; i < 10 && !finished; ++i) {
+    loop.stop();  // before run_forever: exactly one iteration
+    loop.run_forever();
+  }
+  REQUIRE(finished);
+  INFO("done before close(): " << f.done() << " (true would mean this run did not reach the window)");
+  CHECK_FALSE(f.done());  // the done callback is still queued: the window the model found
+  loop.close();
+  REQUIRE(f.done());
+  CHECK(f.get() == 7);
+  check_ledger(loop.stats());
+}
+
 TEST_CASE("run_coroutine_threadsafe from several threads: every result arrives", "[thread_future][rcts]") {
   LoopThread lt;
   constexpr int kThreads = 4, kEach = 300;
