@@ -64,4 +64,10 @@ struct ExecutorShutdownError : Error {
       : Error("handoff: executor is shut down: " + what) {}
 };
 
+// A push to a closed Channel (pops drain what is left, then report end-of-stream instead).
+struct ChannelClosedError : Error {
+  explicit ChannelClosedError(const std::string& what)
+      : Error("handoff: channel is closed: " + what + " (pops still drain what was pushed before close())") {}
+};
+
 }  // namespace handoff

@@ -36,6 +36,7 @@
 #include <chrono>
 #include <climits>
 #include <linux/futex.h>
+#include <mutex>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,6 +133,21 @@ inline void wake(atomic<std::uint32_t>& word, int count) noexcept {
 }
 inline void wake_one(atomic<std::uint32_t>& word) noexcept { wake(word, 1); }
 inline void wake_all(atomic<std::uint32_t>& word) noexcept { wake(word, INT_MAX); }
+
+// A mutex through the facade (a std::mutex here), so that under Relacy the lock is a modelled
+// synchronization point too: for primitives that pair a short critical section with atomics
+// (a channel's waiter lists and its claim CAS).
+class mutex {
+ public:
+  void lock() {
+    step();
+    m_.lock();
+  }
+  void unlock() noexcept { m_.unlock(); }
+
+ private:
+  std::mutex m_;
+};
 
 }  // namespace handoff::sync
 

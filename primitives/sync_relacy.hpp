@@ -182,4 +182,15 @@ inline void wake_all(atomic<std::uint32_t>& word,
 // The perturbation hook of the other backends: every rl operation is a scheduling point.
 inline void step() noexcept {}
 
+// The facade's mutex: Relacy's std::mutex model (lock/unlock are synchronization points and
+// scheduling points; a lock held at the end of a test, or a deadlock, is reported).
+class mutex {
+ public:
+  void lock(relacy_detail::site l = relacy_detail::site::current()) { m_.lock(relacy_detail::info(l)); }
+  void unlock(relacy_detail::site l = relacy_detail::site::current()) { m_.unlock(relacy_detail::info(l)); }
+
+ private:
+  rl::mutex m_;
+};
+
 }  // namespace handoff::sync

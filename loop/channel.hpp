@@ -1,0 +1,594 @@
+// handoff/loop/channel.hpp — a channel between threads and coroutines: one object with a
+// thread side (blocking calls) and a loop side (awaitables that suspend the task, never the
+// loop or a pool thread). The proper answer to asyncio's `await run_in_executor(None, q.get)`,
+// which parks a pool thread per waiting get.
+//
+//   Channel<int> ch(16);                 // bounded (backpressure both ways); Channel<int> ch; unbounded
+//   threads:     ch.push(v)  ch.try_push(v)  ch.push_for(v, d)   ch.pop()  ch.try_pop()  ch.pop_for(d)
+//   coroutines:  co_await ch.async_push(v)  co_await ch.async_pop()   (and both with a timeout)
+//   any thread:  ch.close()  ch.is_closed()  ch.size()  ch.stats()
+//
+// RESULTS. pop()/async_pop() give std::optional<T>: a value, or std::nullopt once the channel
+// is closed and drained (end-of-stream: never a hang). A push to a closed channel throws
+// ChannelClosedError (counted `refused`). The timeout forms throw TimeoutError. try_push and
+// try_pop never block: false / nullopt when full / empty (is_closed() tells end-of-stream).
+// A value a push did not accept stays with the caller (try_push/push_for move only on success).
+//
+// DESIGN. One short critical section per operation (sync::mutex) guards the buffer and two
+// intrusive FIFO lists of waiters; pop waiters exist only while the buffer is empty, push
+// waiters only while it is full. A waiter is a node in the waiting thread's stack frame or in
+// the awaiting coroutine's frame: no allocation per wait.
+//
+// THE HAND-OFF CLAIM. Each waiter has a state word:
+//
+//     WAITING --claim (CAS, a pusher/popper, under the lock)--> CLAIMED --value moved--> DONE
+//        |--cancel (CAS, the waiter itself: timeout, task.cancel(), frame destroyed)--> CANCELLED
+//        +--close (CAS, close(), under the lock)--> CLOSED
+//
+// The value moves only after the claim CAS succeeded, and the waiter gives up only after its
+// cancel CAS succeeded: the two CASes on one word decide, so a value is never handed to a
+// cancelled waiter, never lost, never duplicated. The canceller's CAS needs no lock (a timer
+// or a task's cancel runs on the loop thread while a pusher holds the lock on another); it
+// then unlinks its node under the lock. Values pass through the buffer and the waiter lists in
+// lock order, so each producer's values are popped in the order it pushed them.
+//
+// WAKING. A thread waiter sleeps on its state word (futex); the claimer publishes DONE
+// (release: pairs with the waiter's acquire load) and wakes it while still holding the lock,
+// and the waiter takes the lock once before its node goes away, so no wake touches a dead
+// frame. A coroutine waiter is resumed through its loop's inbox (call_soon_threadsafe of
+// resume_now(n), as every cross-thread resumption in handoff: stale n is ignored), posted
+// after the lock is released. If that loop was closed meanwhile, the post is refused and the
+// value waits in the awaiter; the awaiter's destructor (the task's frame destroyed by close())
+// returns it to the front of the channel: not lost.
+//
+// CANCELLATION OF A WAITING TASK: if the cancel CAS wins, the task resumes with CancelledError
+// and nothing was taken. If a value was already claimed for it, the await completes with the
+// value and the cancellation is delivered at the task's next await point (asyncio delivers a
+// cancel at an await; here the value must not be lost).
+//
+// LEDGER (stats()): pushed = popped + dropped + size(); refused counts pushes after close;
+// push_waits / pop_waits count operations that had to wait.
+//
+// LIFETIME: the channel must outlive every operation on it (as any object shared between
+// threads); close() before destroying it releases every waiter.
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "../primitives/sync.hpp"
+#include "errors.hpp"
+#include "event_loop.hpp"
+#include "task.hpp"
+
+namespace handoff {
+
+struct ChannelStats {
+  std::uint64_t pushed = 0;      // values accepted
+  std::uint64_t popped = 0;      // values handed to a pop (thread or coroutine)
+  std::uint64_t refused = 0;     // pushes after close() (ChannelClosedError)
+  std::uint64_t dropped = 0;     // values discarded unpopped (drop_all(), or the destructor)
+  std::uint64_t push_waits = 0;  // pushes that waited for room
+  std::uint64_t pop_waits = 0;   // pops that waited for a value
+  std::uint64_t size = 0;        // values in the buffer now
+  bool balanced() const noexcept { return pushed == popped + dropped + size; }
+};
+
+template <class T>
+class Channel {
+ public:
+  static constexpr std::size_t kUnbounded = 0;
+
+  // capacity 0 = unbounded.
+  explicit Channel(std::size_t capacity = kUnbounded) : capacity_(capacity) {}
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+  ~Channel() { drop_all(); }
+
+  // ---- thread side (any thread; blocking calls must not be made on a loop thread) ---------
+
+  // Blocks while full. Throws ChannelClosedError if the channel is (or gets) closed first.
+  template <class U>
+  void push(U&& v) {
+    push_until(std::forward<U>(v), std::nullopt, "push()");
+  }
+  // Never blocks: false if full (v is left untouched). Throws ChannelClosedError if closed.
+  template <class U>
+  bool try_push(U&& v) {
+    std::unique_lock<sync::mutex> lock(mu_);
+    if (closed_) return refuse_locked("try_push()");
+    if (!offer_locked(std::forward<U>(v))) return false;  // moves from v only if accepted
+    flush(lock);
+    return true;
+  }
+  // As push, but throws TimeoutError after `timeout` (v is then left untouched).
+  template <class U, class Rep, class Period>
+  void push_for(U&& v, std::chrono::duration<Rep, Period> timeout) {
+    push_until(std::forward<U>(v), std::chrono::steady_clock::now() + timeout, "push_for()");
+  }
+
+  // Blocks while empty. nullopt: closed and drained (end-of-stream).
+  std::optional<T> pop() { return pop_until(std::nullopt); }
+  // Never blocks: nullopt if empty right now (or closed and drained: see is_closed()).
+  std::optional<T> try_pop() {
+    std::unique_lock<sync::mutex> lock(mu_);
+    std::optional<T> out = take_locked();
+    if (out) flush(lock);
+    return out;
+  }
+  // As pop, but throws TimeoutError after `timeout`.
+  template <class Rep, class Period>
+  std::optional<T> pop_for(std::chrono::duration<Rep, Period> timeout) {
+    return pop_until(std::chrono::steady_clock::now() + timeout);
+  }
+
+  // ---- any thread ----------------------------------------------------------------------------
+
+  // Further pushes throw ChannelClosedError; pops drain what is left, then get nullopt. Every
+  // waiter is woken (push waiters with ChannelClosedError). Idempotent.
+  void close() {
+    std::unique_lock<sync::mutex> lock(mu_);
+    if (closed_) return;
+    closed_ = true;
+    for (Node* w : {pop_waiters_.take_all(), push_waiters_.take_all()}) {
+      while (w != nullptr) {
+        Node* next = w->next;
+        w->linked = false;
+        // seq_cst: the other side of the waiter's cancel CAS on the same word.
+        std::uint32_t expected = Node::kWaiting;
+        if (w->state.compare_exchange_strong(expected, Node::kClosed, std::memory_order_seq_cst,  // vs cancel
+                                             std::memory_order_seq_cst)) {  // failure: it gave up first
+          if (w->is_push) ++stats_.refused;
+          wake_locked(*w);
+        }
+        w = next;
+      }
+    }
+    flush(lock);
+  }
+  bool is_closed() const {
+    std::lock_guard<sync::mutex> lock(mu_);
+    return closed_;
+  }
+  std::size_t size() const {
+    std::lock_guard<sync::mutex> lock(mu_);
+    return buffer_.size();
+  }
+  std::size_t capacity() const noexcept { return capacity_; }
+
+  // Discard every buffered value (counted dropped). Returns how many.
+  std::size_t drop_all() {
+    std::unique_lock<sync::mutex> lock(mu_);
+    const std::size_t n = buffer_.size();
+    buffer_.clear();
+    stats_.dropped += n;
+    admit_push_waiters_locked();
+    flush(lock);
+    return n;
+  }
+
+  ChannelStats stats() const {
+    std::lock_guard<sync::mutex> lock(mu_);
+    ChannelStats s = stats_;
+    s.size = buffer_.size();
+    return s;
+  }
+
+  // ---- loop side (a task on any loop) -------------------------------------------------------
+  class PopAwaiter;
+  class PushAwaiter;
+
+  // co_await: std::optional<T> (nullopt: closed and drained). With a timeout: TimeoutError.
+  PopAwaiter async_pop() { return PopAwaiter(*this, std::nullopt); }
+  template <class Rep, class Period>
+  PopAwaiter async_pop(std::chrono::duration<Rep, Period> timeout) {
+    return PopAwaiter(*this, std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+  }
+  // co_await: void. ChannelClosedError if closed; with a timeout, TimeoutError.
+  PushAwaiter async_push(T v) { return PushAwaiter(*this, std::move(v), std::nullopt); }
+  template <class Rep, class Period>
+  PushAwaiter async_push(T v, std::chrono::duration<Rep, Period> timeout) {
+    return PushAwaiter(*this, std::move(v), std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+  }
+
+ private:
+  // A waiter: in the waiting thread's stack frame or in the awaiter (the coroutine's frame).
+  struct Node {
+    enum : std::uint32_t { kWaiting = 0, kClaimed = 1, kDone = 2, kCancelled = 3, kClosed = 4 };
+    sync::atomic<std::uint32_t> state{kWaiting};
+    Node* next = nullptr;
+    Node* prev = nullptr;
+    bool linked = false;  // under the lock
+    bool is_push = false;
+    std::optional<T>* dest = nullptr;  // pop waiter: where the claimer puts the value
+    T* src = nullptr;                  // push waiter: where the claimer takes it from
+    // A coroutine waiter: how the claimer resumes it (set before it is linked).
+    LoopRef loop;
+    std::shared_ptr<TaskBase> task;
+    std::uint64_t suspension = 0;
+  };
+
+  struct List {
+    Node* head = nullptr;
+    Node* tail = nullptr;
+    bool empty() const noexcept { return head == nullptr; }
+    void push_back(Node* n) noexcept {
+      n->next = nullptr;
+      n->prev = tail;
+      (tail ? tail->next : head) = n;
+      tail = n;
+      n->linked = true;
+    }
+    void erase(Node* n) noexcept {
+      (n->prev ? n->prev->next : head) = n->next;
+      (n->next ? n->next->prev : tail) = n->prev;
+      n->next = n->prev = nullptr;
+      n->linked = false;
+    }
+    Node* pop_front() noexcept {
+      Node* n = head;
+      if (n != nullptr) erase(n);
+      return n;
+    }
+    Node* take_all() noexcept {
+      Node* n = head;
+      head = tail = nullptr;
+      return n;
+    }
+  };
+
+  // A coroutine resumption to post once the lock is released.
+  struct Resume {
+    LoopRef loop;
+    std::shared_ptr<TaskBase> task;
+    std::uint64_t suspension;
+  };
+
+  // Claim the first waiter of `list` that is still waiting (cancelled ones are unlinked by
+  // their owners; one found here mid-cancel is skipped). Under the lock.
+  Node* claim_first_locked(List& list) {
+    for (Node* w = list.head; w != nullptr;) {
+      Node* next = w->next;
+#if defined(HANDOFF_MUTANT_CHANNEL_NO_CLAIM)
+      // MUTANT: check, then take, without the CAS: a waiter that cancels in between is
+      // handed a value anyway, and that value is lost with the cancelled wait.
+      if (w->state.load(std::memory_order_seq_cst) == Node::kWaiting) {  // mutant
+        w->state.store(Node::kClaimed, std::memory_order_seq_cst);        // mutant
+        list.erase(w);
+        return w;
+      }
+#else
+      std::uint32_t expected = Node::kWaiting;
+      // seq_cst: the other side of the waiter's cancel CAS; the value moves only if this wins.
+      if (w->state.compare_exchange_strong(expected, Node::kClaimed, std::memory_order_seq_cst,  // vs cancel
+                                           std::memory_order_seq_cst)) {  // failure: it gave up
+        list.erase(w);
+        return w;
+      }
+#endif
+      w = next;
+    }
+    return nullptr;
+  }
+
+  // Publish DONE (or CLOSED, already set) and wake the waiter. Under the lock.
+  void finish_claim_locked(Node& w) {
+    // release: the moved value is visible to the waiter's acquire load of DONE.
+    w.state.store(Node::kDone, std::memory_order_release);  // pairs with the waiter's acquire load
+    wake_locked(w);
+  }
+  void wake_locked(Node& w) {
+    if (w.task) {
+      resumes_.push_back(Resume{w.loop, std::move(w.task), w.suspension});
+    } else {
+      sync::wake_one(w.state);  // under the lock: the thread takes the lock before its node goes
+    }
+  }
+
+  // Post the collected coroutine resumptions, after the lock is released.
+  void flush(std::unique_lock<sync::mutex>& lock) {
+    if (resumes_.empty()) return;
+    std::vector<Resume> todo;
+    todo.swap(resumes_);
+    lock.unlock();
+    for (Resume& r : todo) {
+      try {
+        r.loop.call_soon_threadsafe([t = std::move(r.task), n = r.suspension] { t->resume_now(n); });
+      } catch (const LoopClosedError&) {
+        // The task's loop is closed: the task was (or is being) abandoned; its awaiter's
+        // destructor returns a delivered value to the channel.
+      }
+    }
+  }
+
+  // Accept v now if possible: hand it to a pop waiter, or buffer it; v is moved (or copied,
+  // for an lvalue) only when accepted. Under the lock.
+  template <class U>
+  bool offer_locked(U&& v) {
+    if (Node* w = claim_first_locked(pop_waiters_)) {
+      w->dest->emplace(std::forward<U>(v));
+      ++stats_.pushed;
+      ++stats_.popped;
+      finish_claim_locked(*w);
+      return true;
+    }
+    if (capacity_ != kUnbounded && buffer_.size() >= capacity_) return false;
+    buffer_.emplace_back(std::forward<U>(v));
+    ++stats_.pushed;
+    return true;
+  }
+
+  // Take a value if there is one, then let a waiting pusher in. Under the lock.
+  std::optional<T> take_locked() {
+    if (buffer_.empty()) return std::nullopt;
+    std::optional<T> out(std::move(buffer_.front()));
+    buffer_.pop_front();
+    ++stats_.popped;
+    admit_push_waiters_locked();
+    return out;
+  }
+
+  void admit_push_waiters_locked() {
+    while (capacity_ == kUnbounded || buffer_.size() < capacity_) {
+      Node* w = claim_first_locked(push_waiters_);
+      if (w == nullptr) return;
+      buffer_.emplace_back(std::move(*w->src));
+      ++stats_.pushed;
+      finish_claim_locked(*w);
+    }
+  }
+
+  bool refuse_locked(const char* what) {
+    ++stats_.refused;
+    throw ChannelClosedError(what);
+  }
+
+  // The waiter gives up (timeout, cancel, frame destroyed): true if it won the CAS (then it
+  // is unlinked and nothing was taken); false if a claimer or close() won (then this returns
+  // once the claimer has finished: DONE or CLOSED).
+  bool cancel_wait(Node& w) {
+    std::uint32_t expected = Node::kWaiting;
+    // seq_cst: the other side of claim_first_locked's / close()'s CAS on the same word.
+    if (w.state.compare_exchange_strong(expected, Node::kCancelled, std::memory_order_seq_cst,  // vs claim
+                                        std::memory_order_seq_cst)) {  // failure: claimed or closed
+      std::lock_guard<sync::mutex> lock(mu_);
+      if (w.linked) (w.is_push ? push_waiters_ : pop_waiters_).erase(&w);
+      return true;
+    }
+    // Claimed: the claimer holds the lock while it moves the value and publishes DONE.
+    std::lock_guard<sync::mutex> lock(mu_);
+    return false;
+  }
+
+  // A thread's wait on its node; returns the final state (DONE, CLOSED or CANCELLED).
+  std::uint32_t wait_thread(Node& w, std::optional<std::chrono::steady_clock::time_point> deadline) {
+    for (;;) {
+      const std::uint32_t s = w.state.load(std::memory_order_acquire);  // pairs with finish_claim_locked
+      if (s == Node::kDone || s == Node::kClosed) break;
+      std::int64_t left = -1;
+      if (deadline) {
+        left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) {
+          if (cancel_wait(w)) return Node::kCancelled;
+          continue;  // claimed meanwhile: DONE or CLOSED is published now
+        }
+      }
+      if (s == Node::kWaiting) sync::wait(w.state, Node::kWaiting, left);
+      else sync::yield();  // CLAIMED: the claimer is moving the value under the lock
+    }
+    std::lock_guard<sync::mutex> lock(mu_);  // the claimer's wake (under the lock) has returned
+    return w.state.load(std::memory_order_acquire);  // DONE or CLOSED; pairs with the claimer
+  }
+
+  template <class U>
+  void push_until(U&& v, std::optional<std::chrono::steady_clock::time_point> deadline, const char* what) {
+    std::unique_lock<sync::mutex> lock(mu_);
+    if (closed_) {
+      refuse_locked(what);
+      return;
+    }
+    if (offer_locked(std::forward<U>(v))) {
+      flush(lock);
+      return;
+    }
+    Node w;
+    w.is_push = true;
+    std::optional<T> copy;  // an lvalue or converted argument: the waiter holds its own T
+    if constexpr (std::is_same_v<U, T>) {
+      w.src = &v;  // an rvalue T: the claimer moves from the caller's object, only if it claims
+    } else {
+      w.src = &copy.emplace(std::forward<U>(v));
+    }
+    ++stats_.push_waits;
+    push_waiters_.push_back(&w);
+    lock.unlock();
+    const std::uint32_t s = wait_thread(w, deadline);
+    if (s == Node::kClosed) throw ChannelClosedError(what);
+    if (s == Node::kCancelled) throw TimeoutError(std::string("Channel::") + what);
+  }
+
+  std::optional<T> pop_until(std::optional<std::chrono::steady_clock::time_point> deadline) {
+    std::unique_lock<sync::mutex> lock(mu_);
+    if (std::optional<T> v = take_locked()) {
+      flush(lock);
+      return v;
+    }
+    if (closed_) return std::nullopt;  // end-of-stream
+    std::optional<T> slot;
+    Node w;
+    w.dest = &slot;
+    ++stats_.pop_waits;
+    pop_waiters_.push_back(&w);
+    lock.unlock();
+    const std::uint32_t s = wait_thread(w, deadline);
+    if (s == Node::kCancelled) throw TimeoutError("Channel::pop_for()");
+    return slot;  // DONE: the value; CLOSED: nullopt (end-of-stream)
+  }
+
+  // A pop waiter's value that its task will never read (its loop closed before the
+  // resumption ran): back to the front of the channel, where the next pop takes it.
+  void give_back(std::optional<T>& v) {
+    std::unique_lock<sync::mutex> lock(mu_);
+    buffer_.push_front(std::move(*v));
+    v.reset();
+    --stats_.popped;
+  }
+
+  const std::size_t capacity_;
+  mutable sync::mutex mu_;
+  std::deque<T> buffer_;
+  List pop_waiters_, push_waiters_;
+  std::vector<Resume> resumes_;  // under the lock until flush()
+  bool closed_ = false;
+  ChannelStats stats_;
+
+ public:
+  // ---- the awaiters ---------------------------------------------------------------------------
+
+  class PopAwaiter final : public Waiter {
+   public:
+    PopAwaiter(Channel& ch, std::optional<std::chrono::nanoseconds> timeout) : ch_(&ch), timeout_(timeout) {}
+    PopAwaiter(PopAwaiter&& o) noexcept : ch_(o.ch_), timeout_(o.timeout_) {}  // before use only
+    ~PopAwaiter() {
+      timer_.cancel();
+      if (!waiting_) return;
+      // The frame is going away while suspended (its task abandoned or destroyed).
+      if (!ch_->cancel_wait(node_) && value_) ch_->give_back(value_);
+    }
+
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      task_ = &detail::current_task("Channel::async_pop()");
+      if (task_->cancel_requested()) {
+        cancelled_early_ = true;
+        return false;
+      }
+      std::unique_lock<sync::mutex> lock(ch_->mu_);
+      if ((value_ = ch_->take_locked())) {
+        ch_->flush(lock);
+        return false;
+      }
+      if (ch_->closed_) return false;  // end-of-stream
+      node_.dest = &value_;
+      node_.suspension = task_->suspend(this, h);
+      node_.task = task_->shared();
+      node_.loop = task_->loop()->threadsafe();
+      ++ch_->stats_.pop_waits;
+      ch_->pop_waiters_.push_back(&node_);
+      waiting_ = true;
+      lock.unlock();
+      if (timeout_) {
+        timer_ = task_->loop()->call_later(*timeout_, [this] {
+          if (ch_->cancel_wait(node_)) {
+            timed_out_ = true;
+            task_->resume_now(node_.suspension);
+          }
+        });
+      }
+      return true;
+    }
+    void on_cancel() noexcept override {
+      // Won: nothing was taken; resume now (await_resume throws CancelledError). Lost: a value
+      // (or the close) is on its way; the cancel stays pending for the next await point.
+      if (ch_->cancel_wait(node_)) task_->resume_soon(node_.suspension);
+    }
+    std::optional<T> await_resume() {
+      timer_.cancel();
+      waiting_ = false;
+      if (cancelled_early_ || node_.state.load(std::memory_order_acquire) == Node::kCancelled) {  // pairs with cancel_wait
+        if (timed_out_) throw TimeoutError("Channel::async_pop()");
+        task_->throw_if_cancelled();
+      }
+      return std::move(value_);  // a value, or nullopt: closed and drained
+    }
+
+   private:
+    Channel* ch_;
+    std::optional<std::chrono::nanoseconds> timeout_;
+    Node node_;
+    std::optional<T> value_;
+    TaskBase* task_ = nullptr;
+    TimerHandle timer_;
+    bool waiting_ = false, timed_out_ = false, cancelled_early_ = false;
+  };
+
+  class PushAwaiter final : public Waiter {
+   public:
+    PushAwaiter(Channel& ch, T v, std::optional<std::chrono::nanoseconds> timeout)
+        : ch_(&ch), value_(std::move(v)), timeout_(timeout) {}
+    PushAwaiter(PushAwaiter&& o) noexcept(std::is_nothrow_move_constructible_v<T>)
+        : ch_(o.ch_), value_(std::move(o.value_)), timeout_(o.timeout_) {}  // before use only
+    ~PushAwaiter() {
+      timer_.cancel();
+      if (waiting_) ch_->cancel_wait(node_);  // frame destroyed while suspended: not pushed
+    }
+
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      task_ = &detail::current_task("Channel::async_push()");
+      if (task_->cancel_requested()) {
+        cancelled_early_ = true;
+        return false;
+      }
+      std::unique_lock<sync::mutex> lock(ch_->mu_);
+      if (ch_->closed_) {
+        ++ch_->stats_.refused;
+        closed_ = true;
+        return false;
+      }
+      if (ch_->offer_locked(std::move(value_))) {  // moved only if accepted
+        ch_->flush(lock);
+        return false;
+      }
+      node_.is_push = true;
+      node_.src = &value_;
+      node_.suspension = task_->suspend(this, h);
+      node_.task = task_->shared();
+      node_.loop = task_->loop()->threadsafe();
+      ++ch_->stats_.push_waits;
+      ch_->push_waiters_.push_back(&node_);
+      waiting_ = true;
+      lock.unlock();
+      if (timeout_) {
+        timer_ = task_->loop()->call_later(*timeout_, [this] {
+          if (ch_->cancel_wait(node_)) {
+            timed_out_ = true;
+            task_->resume_now(node_.suspension);
+          }
+        });
+      }
+      return true;
+    }
+    void on_cancel() noexcept override {
+      if (ch_->cancel_wait(node_)) task_->resume_soon(node_.suspension);
+    }
+    void await_resume() {
+      timer_.cancel();
+      waiting_ = false;
+      const std::uint32_t s = node_.state.load(std::memory_order_acquire);  // pairs with the claimer
+      if (closed_ || s == Node::kClosed) throw ChannelClosedError("async_push()");
+      if (cancelled_early_ || s == Node::kCancelled) {
+        if (timed_out_) throw TimeoutError("Channel::async_push()");
+        task_->throw_if_cancelled();
+      }
+    }
+
+   private:
+    Channel* ch_;
+    T value_;
+    std::optional<std::chrono::nanoseconds> timeout_;
+    Node node_;
+    TaskBase* task_ = nullptr;
+    TimerHandle timer_;
+    bool waiting_ = false, timed_out_ = false, cancelled_early_ = false, closed_ = false;
+  };
+};
+
+}  // namespace handoff
