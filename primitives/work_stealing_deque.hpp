@@ -44,9 +44,15 @@
 //   * push's top_ load is acquire (Lê: acquire): it synchronizes with the CAS of the thief
 //     that took the element whose slot push may now overwrite, so that thief's read of the
 //     slot happens before the overwrite and cannot see the new value;
-//   * push's bottom_ store is release (Lê: release fence + relaxed store): it publishes the
-//     slot, and whatever the caller wrote before push (the Job), to the thief whose seq_cst
-//     (hence acquire) bottom_ load reads it;
+//   * push's bottom_ store is seq_cst (Lê: release fence + relaxed store; release suffices
+//     for the deque itself): its release half publishes the slot, and whatever the caller
+//     wrote before push (the Job), to the thief whose seq_cst (hence acquire) bottom_ load
+//     reads it. DEVIATION, for the caller: it is seq_cst so that a pusher's next seq_cst load
+//     (the executor's event-count notify: "any sleeper?") cannot be ordered before it — the
+//     Dekker pair against a parking worker's announce-then-re-check (steal's seq_cst loads).
+//     With release only, x86 may let the notify's load pass the store in the store buffer:
+//     the worker sees an empty deque, the pusher sees no sleeper, the job is stranded. Cost:
+//     one locked instruction (xchg) per push on x86, measured in bench/work_stealing_deque_bench;
 //   * the buffer_ store after a grow is release and steal's buffer_ load acquire (Lê:
 //     consume, which no compiler implements as anything but acquire): the copied slots are
 //     visible to a thief that sees the new buffer;
@@ -77,8 +83,8 @@
 // WHEN NOT TO USE IT. Several producers (this is single-producer: use the MPSC inbox or a
 // channel); values that are not trivially copyable or not lock-free atomics (store pointers);
 // a consumer that must sleep until work arrives (the deque never blocks: pair it with an event
-// count, and note that empty_hint() is not a Dekker re-check — push's bottom_ store is only
-// release); FIFO order for the owner (pop is LIFO by design).
+// count — push's seq_cst bottom_ store and steal's seq_cst loads make "push, then notify" vs
+// "announce, then steal" a correct Dekker pair); FIFO order for the owner (pop is LIFO).
 //
 // MUTANTS (build flags that seed known bugs; tests/model and stress/ must catch them):
 //   HANDOFF_MUTANT_DEQUE_NO_LAST_CAS  pop takes the last element like any other, without the
@@ -88,7 +94,9 @@
 //                                     steal and the owner's pop can take the same element
 #pragma once
 
+#include <atomic>
 #include <bit>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -152,9 +160,10 @@ class WorkStealingDeque {
     Buffer* a = buffer_.load(std::memory_order_relaxed);  // only the owner writes buffer_
     if (b - t >= static_cast<std::int64_t>(a->capacity)) a = grow(a, t, b);
     a->slot(b).store(v, std::memory_order_relaxed);  // published by the bottom_ store below
-    // release: publishes the slot (and what the caller wrote before push) to a thief whose
-    // seq_cst bottom_ load reads this value.
-    bottom_.store(b + 1, std::memory_order_release);  // pairs with steal's bottom_ load
+    // seq_cst: its release half publishes the slot (and what the caller wrote before push) to
+    // a thief whose seq_cst bottom_ load reads this value; seq_cst so that the caller's next
+    // seq_cst load (an event count's "any sleeper?") stays after it (header: DEVIATION).
+    bottom_.store(b + 1, std::memory_order_seq_cst);  // pairs with steal's bottom_ load; Dekker with parking
   }
 
   // Owner only. Takes the most recently pushed element still in the deque, or nullopt if the

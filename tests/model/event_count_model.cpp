@@ -1,0 +1,263 @@
+// handoff/tests/model/event_count_model.cpp — Relacy model tests of the REAL EventCount
+// (primitives/event_count.hpp, compiled unchanged with the facade's Relacy backend): many
+// waiters parking on the futex model, notifiers waking them, no lost wakeup.
+//
+// THE HARNESS. A work source (`avail`: jobs published and not yet claimed, a sync::atomic the
+// notifier bumps with a seq_cst RMW, the waiters claim with a seq_cst CAS and re-check with a
+// seq_cst load), worker threads running exactly the protocol the header documents:
+//
+//   loop: if (try_take()) continue;  if (stop) return;
+//         k = ec.prepare_wait();
+//         if (avail != 0 || stop) { ec.cancel_wait(); continue; }   // the re-check
+//         ec.wait(k)  (or ec.wait_for(k, 0): the timeout path)
+//
+// and notifier threads doing publish (avail.fetch_add, seq_cst) then ec.notify_one(). The
+// notifier that ends the scenario then blocks until every job has run (a futex wait on a
+// `done` word that each job's runner bumps and wakes), and shuts down: stop (seq_cst store),
+// ec.notify_all(). Every thread blocks only on futexes (the facade's Relacy futex: no spurious
+// wakeups), so a lost wakeup — a job published while every worker sleeps with no wake on the
+// way — leaves every unfinished thread parked: Relacy reports DEADLOCK. A lost notify_all at
+// shutdown is a DEADLOCK the same way.
+//
+// CHECKS after every execution (USER ASSERT FAILED "[scenario] ..."): every job was taken
+// exactly once; the stats ledger balances (prepared = cancelled + committed, committed = woken
+// + timeouts, no waiter still announced, wait_for's false returns = the stats' timeouts);
+// notify syscalls <= notify calls.
+//
+// Scenarios:
+//   two_waiters_one_job   2 workers + 1 notifier, 1 job: one notify_one for two sleepers
+//   cancel_race           1 worker + 1 notifier, 2 jobs: prepare/cancel racing publishes
+//   two_notifiers         1 worker + 2 notifiers, 1 job each: two bumps racing one sleeper
+//   timeout_race          2 workers (one's first two commits are wait_for(k, 0): a timeout at
+//                         an arbitrary point, racing the notify) + 1 notifier, 1 job
+//
+// wait_for UNDER RELACY. Relacy has no clock, so a positive timeout is not modelled; wait_for(k,
+// 0) takes the real timeout path (epoch check, withdrawal, the re-read that reports a racing
+// notify) at whatever point the scheduler puts it, which is the race that matters: a notify
+// that counted this waiter while it timed out must still reach the work (here: the worker
+// loops back to try_take, as the header requires after a false return).
+//
+// Mutants (tests/model/CMakeLists.txt builds this file once per mutant):
+//   HANDOFF_MUTANT_EC_NO_RECHECK     read HERE, in worker(): the waiter's only look at the work
+//                                    is before prepare_wait() -> DEADLOCK
+//   HANDOFF_MUTANT_EC_NOTIFY_RELAXED read by event_count.hpp: notify's waiter-count read relaxed
+//                                    -> DEADLOCK (store buffering: the notifier reads 0 while
+//                                    the waiter's re-check reads no job)
+#include "relacy_main.hpp"  // first: selects the Relacy backend, includes relacy.hpp
+
+#include <handoff/primitives/event_count.hpp>
+
+namespace {
+
+using handoff::EventCount;
+using handoff::EventCountStats;
+namespace model = handoff::model;
+namespace sync = handoff::sync;
+
+// EventCount is alignas(64); Relacy allocates a suite with malloc (16-byte alignment).
+template <class T>
+class Aligned {
+ public:
+  Aligned() {
+    void* p = raw_;
+    std::size_t space = sizeof raw_;
+    p = std::align(alignof(T), sizeof(T), p, space);
+    obj_ = std::construct_at(static_cast<T*>(p));
+  }
+  ~Aligned() { std::destroy_at(obj_); }
+  Aligned(const Aligned&) = delete;
+  Aligned& operator=(const Aligned&) = delete;
+  T& get() { return *obj_; }
+
+ private:
+  unsigned char raw_[sizeof(T) + alignof(T)];
+  T* obj_;
+};
+
+enum CoverSlot {
+  kCovCancelled,   // a re-check found work (or the stop) and cancelled
+  kCovSlept,       // a commit slept and was woken by a notify
+  kCovImmediate,   // a commit returned at once: the notify came between prepare and commit
+  kCovTimeout,     // wait_for(k, 0) returned false
+  kCovRacedNotify, // wait_for(k, 0) returned true: the notify came before its epoch check
+  kCovNoSyscall,   // a notify found nobody waiting (the fast path)
+};
+
+struct Messages {
+  const char* exactly_once;
+  const char* ledger;
+  const char* syscalls;
+};
+#define HANDOFF_EC_MESSAGES(tag)                                                              \
+  Messages {                                                                                  \
+    "[" tag "] a job was not taken exactly once",                                             \
+        "[" tag "] stats ledger broken: prepared != cancelled + committed, or committed != "  \
+                "woken + timeouts, or a waiter is still announced",                           \
+        "[" tag "] more notify syscalls than notify calls"                                    \
+  }
+
+// Derived provides kMsg and thread(t); kJobs is the number of jobs all notifiers publish.
+template <class Derived, rl::thread_id_t kThreads, int kJobs>
+struct EcModel : rl::test_suite<Derived, kThreads> {
+  Aligned<EventCount> ec_storage;
+  sync::atomic<std::uint32_t> avail{0};  // jobs published, not yet claimed: the work source
+  sync::atomic<std::uint32_t> done{0};   // jobs run; the finishing notifier futex-waits on it
+  sync::atomic<std::uint32_t> stop{0};   // shutdown flag, published before notify_all
+
+  // Bookkeeping: plain ints (Relacy runs threads as fibers on one OS thread and switches only
+  // inside an rl operation, so code between two operations runs as one step).
+  int published = 0;
+  int taken = 0;
+  int notify_calls = 0;
+  int timeouts = 0;
+  int raced_notify = 0;
+
+  EventCount& ec() { return ec_storage.get(); }
+  static const Messages& msg() { return Derived::kMsg; }
+
+  // Notifier: make the job visible (seq_cst RMW: the publish half of the Dekker pair), notify.
+  void publish() {
+    ++published;
+    avail.fetch_add(1, std::memory_order_seq_cst);  // pairs with the worker's seq_cst re-check load
+    ++notify_calls;
+    ec().notify_one();
+  }
+
+  // Worker: claim a job if one is published.
+  bool try_take() {
+    std::uint32_t n = avail.load(std::memory_order_seq_cst);  // test's work source
+    while (n != 0) {
+      if (avail.compare_exchange_strong(n, n - 1, std::memory_order_seq_cst, std::memory_order_seq_cst)) {  // claim one job
+        ++taken;
+        done.fetch_add(1, std::memory_order_release);  // test bookkeeping: pairs with await_done's acquire load
+        sync::wake_all(done);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The worker loop of the header's protocol. `timed` commits use wait_for(k, 0).
+  void worker(int timed) {
+    for (;;) {
+      if (try_take()) continue;
+      if (stop.load(std::memory_order_seq_cst) != 0) return;  // test's shutdown flag
+      const EventCount::Key k = ec().prepare_wait();
+#if !defined(HANDOFF_MUTANT_EC_NO_RECHECK)
+      // The re-check: seq_cst loads after the seq_cst announcement (Dekker, waiter side).
+      if (avail.load(std::memory_order_seq_cst) != 0 || stop.load(std::memory_order_seq_cst) != 0) {  // re-check
+        ec().cancel_wait();
+        continue;
+      }
+#endif
+      if (timed > 0) {
+        --timed;
+        if (ec().wait_for(k, 0)) {
+          ++raced_notify;
+        } else {
+          ++timeouts;  // the header: after false, loop back and re-check (we do: try_take)
+        }
+      } else {
+        ec().wait(k);
+      }
+    }
+  }
+
+  // The finishing notifier: block until every job ran, then shut down.
+  void finish() {
+    for (;;) {
+      const std::uint32_t d = done.load(std::memory_order_acquire);  // test bookkeeping: pairs with try_take's release
+      if (d >= static_cast<std::uint32_t>(kJobs)) break;
+      sync::wait(done, d);
+    }
+    stop.store(1, std::memory_order_seq_cst);  // pairs with the workers' seq_cst stop loads (Dekker)
+    ++notify_calls;
+    ec().notify_all();
+  }
+
+  void after() {
+    HANDOFF_MODEL_CHECK(taken == kJobs && published == kJobs, msg().exactly_once);
+    const EventCountStats s = ec().stats();
+    HANDOFF_MODEL_CHECK(s.waiting == 0 && s.prepared == s.cancelled + s.committed &&
+                            s.committed == s.woken + s.timeouts && s.balanced() &&
+                            s.timeouts == static_cast<std::uint64_t>(timeouts),
+                        msg().ledger);
+    HANDOFF_MODEL_CHECK(s.notify_syscalls <= static_cast<std::uint64_t>(notify_calls), msg().syscalls);
+    if (s.cancelled > 0) model::cover(kCovCancelled, "cancelled");
+    if (s.woken > s.immediate) model::cover(kCovSlept, "slept+woken");
+    if (s.immediate > 0) model::cover(kCovImmediate, "returned at once");
+    if (timeouts > 0) model::cover(kCovTimeout, "timeout");
+    if (raced_notify > 0) model::cover(kCovRacedNotify, "wait_for(k,0) saw a notify");
+    if (s.notify_syscalls < static_cast<std::uint64_t>(notify_calls)) model::cover(kCovNoSyscall, "notify fast path");
+  }
+};
+
+// (1) Two sleepers, one job: one notify_one must get the job run; shutdown wakes both.
+struct TwoWaitersOneJob : EcModel<TwoWaitersOneJob, 3, 1> {
+  static constexpr Messages kMsg = HANDOFF_EC_MESSAGES("two_waiters_one_job");
+  void thread(unsigned t) {
+    if (t < 2) {
+      worker(0);
+    } else {
+      publish();
+      finish();
+    }
+  }
+};
+
+// (2) One waiter whose prepare/re-check/cancel races two publishes.
+struct CancelRace : EcModel<CancelRace, 2, 2> {
+  static constexpr Messages kMsg = HANDOFF_EC_MESSAGES("cancel_race");
+  void thread(unsigned t) {
+    if (t == 0) {
+      worker(0);
+    } else {
+      publish();
+      publish();
+      finish();
+    }
+  }
+};
+
+// (3) Two notifiers, one job each, one waiter.
+struct TwoNotifiers : EcModel<TwoNotifiers, 3, 2> {
+  static constexpr Messages kMsg = HANDOFF_EC_MESSAGES("two_notifiers");
+  void thread(unsigned t) {
+    if (t == 0) {
+      worker(0);
+    } else if (t == 1) {
+      publish();
+      finish();
+    } else {
+      publish();
+    }
+  }
+};
+
+// (4) A timing-out waiter (wait_for(k, 0) for its first two commits) and a sleeper, one job.
+struct TimeoutRace : EcModel<TimeoutRace, 3, 1> {
+  static constexpr Messages kMsg = HANDOFF_EC_MESSAGES("timeout_race");
+  void thread(unsigned t) {
+    if (t == 0) {
+      worker(2);
+    } else if (t == 1) {
+      worker(0);
+    } else {
+      publish();
+      finish();
+    }
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  model::Runner run("event_count_model", argc, argv);
+  run.scenario<TwoWaitersOneJob>("two_waiters_one_job",
+                                 "2 workers + 1 notifier x 1 job; shutdown by notify_all");
+  run.scenario<CancelRace>("cancel_race", "1 worker + 1 notifier x 2 jobs: prepare/cancel races");
+  run.scenario<TwoNotifiers>("two_notifiers", "1 worker + 2 notifiers x 1 job: two bumps, one sleeper");
+  run.scenario<TimeoutRace>("timeout_race",
+                            "wait_for(k, 0) racing notify_one, + a sleeping worker, 1 job");
+  return run.finish();
+}
