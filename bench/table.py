@@ -17,6 +17,10 @@ implementation, with medians over the repetitions found in the files:
   hwm       high-water mark of items in flight, the maximum over repetitions
   min_share median of the least-served producer's share x P (1 = fair; near 0 = one producer
             hardly ran, so the run had effectively fewer producers)
+  p50 us .. p999 us   latency percentiles (medians over repetitions), shown when a suite
+            reports the counters p50, p90, p99, p999 (seconds; bench/latency_histogram.hpp)
+  blocked   median share of operations in which the waiting thread slept (when reported)
+  same_cpu  median share of operations answered on the waiting thread's CPU (when reported)
   spread    (max - min) / median of ns/item over the repetitions, in percent
   n         repetitions
 
@@ -34,6 +38,16 @@ import sys
 GB_SUFFIX_PREFIXES = ("real_time", "process_time", "manual_time", "min_time:",
                       "min_warmup_time:", "iterations:", "repeats:", "threads:")
 TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+# Optional per-run counters shown as columns when any run of a table has them:
+# counter -> (header, scale, digits). Latency percentiles are reported in seconds.
+OPTIONAL = {
+    "p50": ("p50 us", 1e6, 2),
+    "p90": ("p90 us", 1e6, 2),
+    "p99": ("p99 us", 1e6, 2),
+    "p999": ("p999 us", 1e6, 2),
+    "blocked": ("blocked", 1.0, 2),
+    "same_cpu": ("same_cpu", 1.0, 2),
+}
 
 
 def json_files(paths):
@@ -119,6 +133,7 @@ def summarize(cell):
     hwm = [r["hwm"] for r in runs if "hwm" in r]
     threads = [r["os_threads"] for r in runs if "os_threads" in r]
     share = [r["min_share"] for r in runs if "min_share" in r]
+    extra = {k: [r[k] for r in runs if k in r] for k in OPTIONAL}
     s = {
         "ns": statistics.median(ns) if ns else None,
         "ips": statistics.median(ips) if ips else None,
@@ -128,6 +143,8 @@ def summarize(cell):
         "n": len(cell.runs) if cell.runs else None,
         "spread": None,
     }
+    for k, vs in extra.items():
+        s[k] = statistics.median(vs) if vs else None
     if len(ns) >= 2 and s["ns"]:
         s["spread"] = 100.0 * (max(ns) - min(ns)) / s["ns"]
     return s
@@ -178,6 +195,7 @@ def table(fw, by_args, refs, order):
             if k not in arg_names:
                 arg_names.append(k)
     have = {"hwm": False, "threads": False, "share": False}
+    have.update({k: False for k in OPTIONAL})
     summaries = {}
     for args, cells in by_args.items():
         for impl, cell in cells.items():
@@ -185,10 +203,14 @@ def table(fw, by_args, refs, order):
             have["hwm"] |= s["hwm"] is not None
             have["threads"] |= s["threads"] is not None
             have["share"] |= s["share"] is not None
+            for k in OPTIONAL:
+                have[k] |= s[k] is not None
     header = arg_names + ["impl"] + (["threads"] if have["threads"] else []) + \
         ["ns/item", "items/s"] + ["x" + r for r in refs] + \
+        [OPTIONAL[k][0] for k in OPTIONAL if have[k]] + \
         (["hwm"] if have["hwm"] else []) + (["min_share"] if have["share"] else []) + \
         ["spread%", "n"]
+    optional = [k for k in OPTIONAL if have[k]]
     rows = [header]
     notes = []
     for args in sorted(by_args, key=arg_key):
@@ -203,7 +225,8 @@ def table(fw, by_args, refs, order):
                 errors += 1
                 notes.append(f"ERROR {impl} {' '.join(':'.join(a) for a in args)}: "
                              f"{cell.errors[0]}")
-                row += ["ERROR", ""] + [""] * len(refs) + ([""] if have["hwm"] else []) + \
+                row += ["ERROR", ""] + [""] * len(refs) + [""] * len(optional) + \
+                    ([""] if have["hwm"] else []) + \
                     ([""] if have["share"] else []) + ["", str(len(cell.errors))]
                 rows.append(row)
                 continue
@@ -212,6 +235,9 @@ def table(fw, by_args, refs, order):
                 r = summaries.get((args, ref))
                 ok = r and r["ips"] and s["ips"] and not cells[ref].errors
                 row.append(f"{s['ips'] / r['ips']:.2f}" if ok else "")
+            for k in optional:
+                _, scale, digits = OPTIONAL[k]
+                row.append("" if s[k] is None else fixed(s[k] * scale, digits))
             if have["hwm"]:
                 row.append("" if s["hwm"] is None else str(int(s["hwm"])))
             if have["share"]:
@@ -247,7 +273,7 @@ def main(argv):
                  f"load average at start of each binary: " +
                  "; ".join(f"{x['_file']}: " + ", ".join(f"{v:.2f}" for v in x.get("load_avg", []))
                            for x in contexts))
-    if c.get("library_build_type") == "debug":
+    if any(x.get("library_build_type") == "debug" for x in contexts):  # not only the first file's
         lines.append("- Google Benchmark library built without NDEBUG (Debian's package): "
                      "affects only its bookkeeping outside the timed loop")
     for note in opts.note:
@@ -255,6 +281,12 @@ def main(argv):
     lines.append("- ns/item, items/s: medians over repetitions; xIMPL: throughput ratio "
                  "to IMPL (>1 = faster); hwm: max items in flight; min_share: least-served producer's share x P (1 = fair); "
                  "spread: (max-min)/median of ns/item")
+    if any("p50" in x for fw in groups.values() for cells in fw.values()
+           for cell in cells.values() for x in cell.runs):
+        lines.append("- latency tables: ns/item = mean latency, items/s = 1/mean; p50 us .. p999 us: "
+                     "percentiles from the suite's histogram (medians over repetitions); "
+                     "blocked: share of operations in which the waiting thread slept; "
+                     "same_cpu: share answered on the waiting thread's CPU")
     total_errors = 0
     for fw in sorted(groups):
         lines.append("")

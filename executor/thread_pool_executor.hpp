@@ -226,7 +226,11 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
   // After a push: wake a sleeper if there is one (a load when nobody sleeps), and start a
   // thread if no idle worker is counted for this job.
   void after_push() {
-    parking_.notify_one();
+    // A spinning worker will find the job (its scans are seq_cst loads, and it re-checks
+    // after leaving the spin, below); waking a sleeper too would cost a futex syscall per
+    // job. Dekker with spin_for_job's seq_cst decrement: either this load sees the spinner
+    // gone, or the spinner's re-check sees the job (Go's scheduler does the same).
+    if (spinning_.load(std::memory_order_seq_cst) == 0) parking_.notify_one();  // pairs with spin_for_job
     if (take_idle_token()) return;
     if (alive_.load(std::memory_order_seq_cst) < opts_.max_workers) spawn();  // pairs with retire()'s decrement
   }
@@ -355,21 +359,45 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
     return j;
   }
 
+  // Spin (at most max_spinning_ workers at once) watching every queue; yields the CPU every
+  // 16 turns, so that on 2 vCPUs a spinner never holds the core the thread it waits for
+  // needs (bench/README.md: the after-idle round trip went from ~49 to ~10 us).
   detail::Job* spin_for_job(Slot& s) {
     int n = spinning_.load(std::memory_order_relaxed);  // the CAS re-checks it
     do {
       if (n >= max_spinning_) return nullptr;
-    } while (!spinning_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed,  // a budget, orders nothing
+      // seq_cst: pushers that read spinning_ > 0 skip the notify (after_push); from here on
+      // this worker's scans must see their jobs.
+    } while (!spinning_.compare_exchange_weak(n, n + 1, std::memory_order_seq_cst,  // pairs with after_push's load
                                               std::memory_order_relaxed));  // failure: re-read
     detail::Job* job = nullptr;
     const auto until = std::chrono::steady_clock::now() + opts_.spin;
     for (unsigned i = 0; !is_shutdown(); ++i) {
       if ((job = find_job(s)) != nullptr) break;
       sync::spin_pause();
-      if ((i & 15) == 15 && std::chrono::steady_clock::now() >= until) break;
+      if ((i & 15) == 15) {
+        if (std::chrono::steady_clock::now() >= until) break;
+        sync::yield();
+      }
     }
-    spinning_.fetch_sub(1, std::memory_order_relaxed);  // a budget, orders nothing
+    // seq_cst: the Dekker pair with after_push (push, then load spinning_): a push whose
+    // load saw this spinner is seen by the re-check below or by the caller's re-check.
+    spinning_.fetch_sub(1, std::memory_order_seq_cst);  // pairs with after_push's load
+    if (job == nullptr) return nullptr;  // the caller re-checks after prepare_wait
+    // Found one. Pushes that skipped their notify because we were spinning may have left
+    // more jobs queued: if no one else spins, wake one sleeper to look (a chain: each worker
+    // that finds work passes the baton on while work remains visible).
+    if (spinning_.load(std::memory_order_seq_cst) == 0 && work_visible()) parking_.notify_one();  // after the decrement
     return job;
+  }
+
+  // Any queue may hold a job (hints: size_hint and the injection counter).
+  bool work_visible() const noexcept {
+    if (injection_size_.load(std::memory_order_seq_cst) > 0) return true;  // pairs with enqueue()
+    for (const auto& slot : slots_) {
+      if (!slot->deque.empty_hint()) return true;
+    }
+    return false;
   }
 
   // The keep-alive expired. True: the thread leaves (its slot is free). False: it stays (a

@@ -436,9 +436,20 @@ class Channel {
   // resumption ran): back to the front of the channel, where the next pop takes it.
   void give_back(std::optional<T>& v) {
     std::unique_lock<sync::mutex> lock(mu_);
+    --stats_.popped;
+    // A pop that found the buffer empty may be waiting now: hand the value to it, as a push
+    // would (pop waiters exist only while the buffer is empty), else it waits on a non-empty
+    // channel (its full timeout, or until close()/the next push).
+    if (Node* w = claim_first_locked(pop_waiters_)) {
+      w->dest->emplace(std::move(*v));
+      v.reset();
+      ++stats_.popped;
+      finish_claim_locked(*w);
+      flush(lock);
+      return;
+    }
     buffer_.push_front(std::move(*v));
     v.reset();
-    --stats_.popped;
   }
 
   const std::size_t capacity_;

@@ -619,7 +619,11 @@ class EventLoop {
 
   // The sleep side of the WakeGate handshake. timeout_ns < 0: no timer pending.
   void sleep_until_work(std::int64_t timeout_ns) {
-    // 1. Spin: a post arriving within about one wake's cost is taken without a syscall.
+    // 1. Spin: a post arriving within about one wake's cost is taken without a syscall. Every
+    // 64 turns the spin also yields the CPU: when the loop shares a core with the threads
+    // that feed it (2 vCPUs, or a packed VM scheduler), a pure `pause` spin holds the core
+    // they need for the whole budget (measured in bench/loop_bench: P=2 throughput 200 ->
+    // ~25 ns per callback, one-CPU round trip after idle 38 -> 15 us; bench/README.md).
     if (opts_.spin_budget.count() > 0) {
       const auto deadline = time() + opts_.spin_budget;
       for (unsigned i = 1;; ++i) {
@@ -627,6 +631,7 @@ class EventLoop {
         if ((i & 63) == 0) {
           if (time() >= deadline) break;
           if (core_->stop_requested.load(std::memory_order_relaxed) != 0) return;  // hint; re-read seq_cst below
+          sync::yield();
         }
         sync::spin_pause();
       }

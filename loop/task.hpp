@@ -62,6 +62,10 @@ class Waiter {
   // A waiter that forwards the cancel to what it awaits (a future, a task) calls
   // task.cancel_forwarded(), and the task then gets that thing's outcome instead.
   virtual void on_cancel() noexcept = 0;
+  // close() is about to destroy the task's frame while it waits here. A waiter whose
+  // producer may still use the frame (a job running on another thread, tla/JobHandoff.tla's
+  // frame rule) stops it or waits for it here; most waiters have nothing to do.
+  virtual void on_abandon() noexcept {}
 
  protected:
   ~Waiter() = default;
@@ -206,6 +210,7 @@ class TaskBase {
     auto tasks = all_tasks(loop);
     for (auto& t : tasks) {
       if (!t->task_done()) {
+        if (t->waiter_ != nullptr) t->waiter_->on_abandon();  // before the frame goes
         t->waiter_ = nullptr;
         t->resume_point_ = {};
         t->destroy_frame();

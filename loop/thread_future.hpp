@@ -123,6 +123,11 @@ class ThreadFutureBase {
     cb();
   }
 
+  // Producer side, before the future is shared: the producer is a function running on some
+  // thread (an executor job), which may use the awaiting coroutine's frame until it returns.
+  void set_runs_on_a_thread() noexcept { runs_on_a_thread_ = true; }
+  bool runs_on_a_thread() const noexcept { return runs_on_a_thread_; }
+
   // Producer side: installed before the future is shared; called by cancel(), whose result
   // it gives (true: cancelled or cancellation requested; false: too late).
   void set_cancel_hook(std::function<bool()> hook) { cancel_hook_ = std::move(hook); }
@@ -238,6 +243,7 @@ class ThreadFutureBase {
   std::exception_ptr error_;
   bool cancelled_ = false;
   bool taken_ = false;
+  bool runs_on_a_thread_ = false;
 };
 
 template <class T>
@@ -352,6 +358,19 @@ class ThreadFutureAwaiter final : public Waiter {
       // CancelledError whatever the outcome (a job's result is discarded: issue 4's rule, and
       // what asyncio's wrap_future gives the awaiting task).
       s_->cancel();
+    } catch (...) {
+    }
+  }
+  // close() abandons the task: its frame is destroyed next. The producer (an executor job)
+  // may still use the frame (the frame rule: a job that captured locals by reference), so
+  // cancel it if it has not started, else wait until it has finished. close() may block for
+  // the rest of a running job: the price of never freeing a frame a job still uses
+  // (tla/JobHandoff.tla found the use-after-free; docs/executor.md).
+  void on_abandon() noexcept override {
+    if (!s_->runs_on_a_thread()) return;  // e.g. run_coroutine_threadsafe's: no frame borrowed
+    try {
+      s_->cancel();
+      s_->wait();
     } catch (...) {
     }
   }

@@ -298,3 +298,24 @@ TEST_CASE("a value claimed for a task whose loop closes before it resumes goes b
   CHECK(ch.try_pop() == 42);
   check_balanced(ch.stats());
 }
+
+TEST_CASE("a value given back by a closed loop's task goes to a thread already waiting in pop",
+          "[channel][async][close]") {
+  // Found by stress/channel_stress.cpp's author and tla/Channel.tla (ChannelBuggyGiveBackFront):
+  // give_back() used to buffer the value without waking a waiting pop, which then slept next
+  // to it (pop_for timed out with size() == 1).
+  Channel<int> ch;
+  EventLoop loop;
+  auto waiter = [&]() -> Task<void> { (void)co_await ch.async_pop(); };
+  Future<void> f = loop.create_task(waiter());
+  loop.stop();
+  loop.run_forever();  // the task suspends in async_pop
+  ch.push(42);         // claimed for the task; its resumption waits in the stopped loop's inbox
+  std::optional<int> got;
+  std::thread popper([&] { got = ch.pop_for(20s); });  // the buffer is empty: it waits
+  REQUIRE(eventually([&] { return ch.stats().pop_waits == 2; }));
+  loop.close();  // the task's frame gives 42 back: it must go to the waiting pop
+  popper.join();
+  CHECK(got == 42);
+  check_balanced(ch.stats());
+}

@@ -237,15 +237,19 @@ TEST_CASE("run_in_executor_detached: cancelling resumes the task at once; the jo
   CHECK_THROWS_AS(loop.run_until_complete(f), CancelledError);
 }
 
-TEST_CASE("a loop closed while its job runs: the completion is refused and counted; the task got LoopClosedError",
+TEST_CASE("a loop closed while its job runs: close() waits for the job (it may use the frame); the completion is refused and counted",
           "[run_in_executor][close]") {
   ThreadPoolExecutor pool(1);
   Gate gate, started;
+  std::atomic<bool> job_returned{false};
   auto loop = std::make_unique<EventLoop>();
   auto body = [&]() -> Task<int> {
+    int in_frame = 1;  // the job reads it by reference: the frame must outlive the job
     co_return co_await get_running_loop().run_in_executor(pool, [&] {
       started.open();
-      return gate.wait() ? 1 : 0;
+      const int v = gate.wait() ? in_frame : 0;
+      job_returned = true;
+      return v;
     });
   };
   Future<int> f = loop->create_task(body());
@@ -253,14 +257,46 @@ TEST_CASE("a loop closed while its job runs: the completion is refused and count
     if (started.wait()) get_running_loop().stop();
   });
   loop->run_forever();
-  loop->close();  // abandons the task: LoopClosedError
+  const LoopStats before = loop->stats();
+  std::thread opener([&] {
+    std::this_thread::sleep_for(5ms);  // (no timing is checked: close() must wait however long)
+    gate.open();
+  });
+  loop->close();  // abandons the task: waits for its running job first (tla/JobHandoff.tla)
+  CHECK(job_returned.load());  // the frame was destroyed only after the job returned
+  opener.join();
   CHECK(f.done());
   CHECK_THROWS_AS(f.result(), LoopClosedError);
-  const LoopStats before = loop->stats();
-  gate.open();
-  pool.shutdown(true);  // the job finished; its completion's post was refused
+  pool.shutdown(true);
   const LoopStats after = loop->stats();
-  CHECK(after.refused == before.refused + 1);
+  CHECK(after.refused == before.refused + 1);  // the job's resumption, posted to the closed loop
   handoff::test::check_ledger(after);
   loop.reset();  // nothing touches the destroyed loop
+}
+
+TEST_CASE("a loop closed while its job is queued: close() cancels the job, which never runs",
+          "[run_in_executor][close]") {
+  ThreadPoolExecutor pool(1);
+  Gate gate, started;
+  auto blocker = pool.submit([&] {
+    started.open();
+    return gate.wait();
+  });
+  REQUIRE(started.wait());
+  std::atomic<bool> ran{false};
+  {
+    EventLoop loop;
+    auto body = [&]() -> Task<void> { co_await get_running_loop().run_in_executor(pool, [&] { ran = true; }); };
+    Future<void> f = loop.create_task(body());
+    loop.stop();
+    loop.run_forever();  // the task submits the job (queued behind the blocker) and suspends
+    loop.close();        // does not wait: the queued job is cancelled
+    CHECK(f.done());
+  }
+  gate.open();
+  CHECK(blocker.get());
+  pool.shutdown(true);
+  CHECK_FALSE(ran.load());
+  CHECK(pool.stats().cancelled == 1);
+  CHECK(pool.stats().balanced());
 }
