@@ -111,14 +111,14 @@ CONSTANTS
   W,         \* worker threads
   Cancels,   \* cancel() calls per task, at most (0..2)
   Close,     \* "any": the loop may stop and close() at any point; "never"
-  BUG        \* "none" | "noguard" | "noclaim" | "early"
+  BUG        \* "none" | "noguard" | "noclaim" | "early" | "closeframe"
 
 J == Len(Kind)
 Tasks == 1..J
 Workers == 1..W
 ASSUME /\ J \in 1..3 /\ \A t \in Tasks : Kind[t] \in {"normal", "detached"}
        /\ W \in 1..3 /\ Cancels \in 0..2 /\ Close \in {"any", "never"}
-       /\ BUG \in {"none", "noguard", "noclaim", "early"}
+       /\ BUG \in {"none", "noguard", "noclaim", "early", "closeframe"}
 
 VARIABLES
   \* the loop thread
@@ -342,8 +342,16 @@ LCancel(t) ==
 
 \* stop(), then close(): inbox closed (later posts refused), everything queued dropped,
 \* timers dropped, every task not done abandoned (LoopClosedError, frame destroyed).
+\* The fix of the finding (ThreadFutureAwaiter::on_abandon): before a normal task's frame is
+\* destroyed, close() cancels its job if still queued, else waits until the job's future is
+\* done. Abstracted here as a guard: close() happens only once no abandoned normal task's
+\* job can still run (its future done, or the job cancelled); a queued job gets there by the
+\* workers or a cancel, both fair or free. BUG "closeframe": the code before the fix (no guard).
+CloseMayDestroyFrames ==
+  \A t \in Tasks : (Kind[t] = "normal" /\ ~Final(t)) => (js[t] \in {"none", "cancelled"} \/ fut[t] # "pending")
 LClose ==
   /\ Close = "any"
+  /\ (BUG = "closeframe" \/ CloseMayDestroyFrames)
   /\ lpc' = "closed"
   /\ inbox' = <<>>
   /\ idropped' = idropped + Len(inbox)
@@ -509,7 +517,8 @@ FrameRule ==
   \A t \in Tasks : (Kind[t] = "normal" /\ past1[t]) => (jrun[t] # "running" /\ fut[t] # "pending")
 
 \* The frame rule at close(): a normal task's frame is not destroyed (abandoned) while its
-\* job runs or may still run. FALSE: see README.md (finding); only JobHandoffCloseFrame.cfg.
+\* job runs or may still run. Fails with BUG "closeframe" (JobHandoffCloseFrame.cfg): the
+\* finding of this spec, fixed in loop/thread_future.hpp (on_abandon); see README.md.
 FrameOutlivesJob ==
   \A t \in Tasks : (Kind[t] = "normal" /\ tpc[t] = "abandoned") => (js[t] \in {"none", "cancelled"} \/ jrun[t] = "returned")
 
