@@ -706,16 +706,8 @@ void round_trip_bench(benchmark::State& state) {
   const std::string why = rt.run(state, idle, hist, same_cpu);
   const std::string label = std::string(R::name) + " idle_us=" + std::to_string(idle.count());
   if (!why.empty()) return hb::fail(state, label + ": " + why);
-  if (hist.count() != static_cast<std::uint64_t>(state.iterations())) {
-    return hb::fail(state, label + ": " + std::to_string(hist.count()) + " samples for " +
-                               std::to_string(state.iterations()) + " iterations");
-  }
-  using benchmark::Counter;
-  const double mean_s = hist.mean() * 1e-9;
-  state.counters["time_per_item"] = Counter(mean_s);
-  state.counters["items_per_second"] = Counter(mean_s > 0 ? 1.0 / mean_s : 0.0);
-  state.counters["same_cpu"] = Counter(static_cast<double>(same_cpu) / static_cast<double>(hist.count()));
-  hb::set_latency_counters(state, hist);
+  std::string bad;
+  if (!hb::report_round_trips(state, hist, same_cpu, &bad)) return hb::fail(state, label + ": " + bad);
 }
 
 // Workload 3. `handoff`, `mutex_config`: one task per call (create_task through gather), each

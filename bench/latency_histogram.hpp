@@ -11,6 +11,8 @@
 //   set_latency_counters(state, h)
 //                                Google Benchmark counters p50, p90, p99, p999, max (seconds,
 //                                so the console prints e.g. 2.1u) and samples
+//   report_round_trips(state, h, same_cpu, &why)
+//                                a round-trip suite's checks and counters, in one place
 //
 // BUCKETS (HdrHistogram, Gil Tene; here with a fixed range and precision). Values are
 // integers (nanoseconds in the suites). 0 .. 2^kSubBits − 1 each have a bucket of their own;
@@ -35,6 +37,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <string>
 
 #include <benchmark/benchmark.h>
 
@@ -133,6 +136,25 @@ inline void set_latency_counters(benchmark::State& state, const LatencyHistogram
   state.counters["p999"] = sec(h.percentile(0.999));
   state.counters["max"] = sec(h.max());
   state.counters["samples"] = Counter(static_cast<double>(h.count()));
+}
+
+// A round-trip suite's common ending: one sample per iteration is checked (false, and the
+// message in *why, if not), then time_per_item / items_per_second from the mean, the share of
+// answers that ran on the asking thread's CPU, and the percentiles above.
+inline bool report_round_trips(benchmark::State& state, const LatencyHistogram& h, std::uint64_t same_cpu,
+                               std::string* why) {
+  if (h.count() != static_cast<std::uint64_t>(state.iterations())) {
+    *why = std::to_string(h.count()) + " samples for " + std::to_string(state.iterations()) + " iterations";
+    return false;
+  }
+  using benchmark::Counter;
+  const double mean_s = h.mean() * 1e-9;
+  state.counters["time_per_item"] = Counter(mean_s);
+  state.counters["items_per_second"] = Counter(mean_s > 0 ? 1.0 / mean_s : 0.0);
+  state.counters["same_cpu"] =
+      Counter(h.count() ? static_cast<double>(same_cpu) / static_cast<double>(h.count()) : 0.0);
+  set_latency_counters(state, h);
+  return true;
 }
 
 }  // namespace handoff::bench

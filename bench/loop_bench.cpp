@@ -750,20 +750,11 @@ void round_trip_bench(benchmark::State& state) {
                             " pin=" + std::to_string(pin);
   if (stalled) return hb::fail(state, label + ": no answer for 10 s (lost wakeup?)");
   if (!why.empty()) return hb::fail(state, label + ": " + why);
-  if (hist.count() != static_cast<std::uint64_t>(state.iterations())) {
-    return hb::fail(state, label + ": " + std::to_string(hist.count()) + " samples for " +
-                               std::to_string(state.iterations()) + " iterations");
-  }
-
-  using benchmark::Counter;
-  const double mean_s = hist.mean() * 1e-9;
-  state.counters["time_per_item"] = Counter(mean_s);
-  state.counters["items_per_second"] = Counter(mean_s > 0 ? 1.0 / mean_s : 0.0);
-  state.counters["os_threads"] = Counter(2);
-  state.counters["same_cpu"] = Counter(static_cast<double>(same_cpu) / static_cast<double>(hist.count()));
-  hb::set_latency_counters(state, hist);
+  std::string bad;
+  if (!hb::report_round_trips(state, hist, same_cpu, &bad)) return hb::fail(state, label + ": " + bad);
+  state.counters["os_threads"] = benchmark::Counter(2);
   if constexpr (R::kKnowsBlocking) {
-    state.counters["blocked"] = Counter(static_cast<double>(blocked) / static_cast<double>(hist.count()));
+    state.counters["blocked"] = benchmark::Counter(static_cast<double>(blocked) / static_cast<double>(hist.count()));
   }
   rt.add_counters(state, static_cast<double>(std::max<std::uint32_t>(seq, 1)));
 }
