@@ -95,6 +95,7 @@ class Cell:
         self.runs = []
         self.aggregate_medians = []
         self.errors = []
+        self.suites = set()  # file stems the runs came from (bench/report.py's noise marks)
 
 
 def load(paths):
@@ -103,7 +104,13 @@ def load(paths):
     order = {}   # impl -> first index seen, for a stable row order
     for path in json_files(paths):
         with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+            try:
+                doc = json.load(f)
+            except ValueError:  # e.g. empty: a filter that matched none of a binary's benchmarks
+                print(f"table.py: {path}: not JSON (empty?), skipped", file=sys.stderr)
+                continue
+        if not isinstance(doc, dict) or "benchmarks" not in doc:
+            continue  # not Google Benchmark's output (e.g. the results folder's env.json)
         ctx = doc.get("context", {})
         ctx["_file"] = os.path.basename(path)
         contexts.append(ctx)
@@ -116,6 +123,7 @@ def load(paths):
             rank = (run.get("family_index", 1 << 30), len(order))
             order[impl] = min(order.get(impl, rank), rank)
             cell = groups.setdefault(fw, {}).setdefault(args, {}).setdefault(impl, Cell())
+            cell.suites.add(os.path.splitext(os.path.basename(path))[0])
             if run.get("error_occurred"):
                 cell.errors.append(run.get("error_message", "error"))
             elif run.get("run_type") == "aggregate":

@@ -313,6 +313,12 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
       if (idle) {
         idle = false;
         take_idle_token();  // burn mine if a push has not taken it
+        // Pass the baton: pushes that skipped their notify because a worker was spinning
+        // (after_push) may have left more jobs queued, and this worker is about to be busy
+        // (perhaps blocked for seconds). If nobody spins now, wake one sleeper to look; it
+        // does the same when it finds work, so a burst of N jobs wakes N workers, one by one.
+        // Dekker with after_push: our seq_cst loads come after our spin's decrement.
+        if (spinning_.load(std::memory_order_seq_cst) == 0 && work_visible()) parking_.notify_one();  // pairs with after_push
       }
       run_job(s, job);
     }
@@ -383,12 +389,7 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
     // seq_cst: the Dekker pair with after_push (push, then load spinning_): a push whose
     // load saw this spinner is seen by the re-check below or by the caller's re-check.
     spinning_.fetch_sub(1, std::memory_order_seq_cst);  // pairs with after_push's load
-    if (job == nullptr) return nullptr;  // the caller re-checks after prepare_wait
-    // Found one. Pushes that skipped their notify because we were spinning may have left
-    // more jobs queued: if no one else spins, wake one sleeper to look (a chain: each worker
-    // that finds work passes the baton on while work remains visible).
-    if (spinning_.load(std::memory_order_seq_cst) == 0 && work_visible()) parking_.notify_one();  // after the decrement
-    return job;
+    return job;  // none: the caller re-checks after prepare_wait; one: worker_main passes the baton
   }
 
   // Any queue may hold a job (hints: size_hint and the injection counter).
