@@ -126,11 +126,7 @@ class SpinPingPong {
   std::string finish(std::uint64_t round_trips, bool ok) {
     ping_.store(pp::kStopWord, std::memory_order_release);  // pairs with B's acquire load
     thread_.join();
-    if (pin_failed_) return "spin_pingpong: could not pin thread B";
-    if (ok && served_ != round_trips) {
-      return "spin_pingpong: B answered " + std::to_string(served_) + " of " + std::to_string(round_trips);
-    }
-    return {};
+    return pp::pingpong_verdict(name, pin_failed_, served_, round_trips, ok);
   }
   void add_counters(benchmark::State&, double) const {}
 

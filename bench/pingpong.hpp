@@ -113,6 +113,16 @@ struct Answer {
 
 constexpr std::uint32_t kStopWord = 0xFFFFFFFFu;
 
+// The end of a reference ping-pong run: thread B's verdict, checked after the join.
+inline std::string pingpong_verdict(const char* name, bool pin_failed, std::uint64_t served,
+                                    std::uint64_t round_trips, bool ok) {
+  if (pin_failed) return std::string(name) + ": could not pin thread B";
+  if (ok && served != round_trips) {
+    return std::string(name) + ": B answered " + std::to_string(served) + " of " + std::to_string(round_trips);
+  }
+  return {};
+}
+
 // Raw futex ping-pong: A (the benchmark thread) stores ping and FUTEX_WAKEs B; B, blocked in
 // FUTEX_WAIT on ping, stores pong and FUTEX_WAKEs A, blocked in FUTEX_WAIT on pong. No
 // spinning on either side, a wake syscall on every hand-off: the cost of two wakes.
@@ -161,11 +171,7 @@ class FutexPingPong {
     ping_.store(kStopWord, std::memory_order_release);  // pairs with B's acquire load
     sync::wake_one(ping_);
     thread_.join();
-    if (pin_failed_) return "futex_pingpong: could not pin thread B";
-    if (ok && served_ != round_trips) {
-      return "futex_pingpong: B answered " + std::to_string(served_) + " of " + std::to_string(round_trips);
-    }
-    return {};
+    return pingpong_verdict(name, pin_failed_, served_, round_trips, ok);
   }
   void add_counters(benchmark::State&, double) const {}
 
@@ -219,11 +225,7 @@ class AtomicPingPong {
     ping_.store(kStopWord, std::memory_order_release);  // pairs with B's acquire load
     ping_.notify_one();
     thread_.join();
-    if (pin_failed_) return "atomic_pingpong: could not pin thread B";
-    if (ok && served_ != round_trips) {
-      return "atomic_pingpong: B answered " + std::to_string(served_) + " of " + std::to_string(round_trips);
-    }
-    return {};
+    return pingpong_verdict(name, pin_failed_, served_, round_trips, ok);
   }
   void add_counters(benchmark::State&, double) const {}
 
