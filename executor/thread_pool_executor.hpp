@@ -112,10 +112,16 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
     }
     {
       std::lock_guard<std::mutex> lock(spawn_mu_);
+      // Close first: a worker that sees the flag below and then finds the injection queue
+      // empty under its lock (its last look before leaving) has seen every accepted submit.
+      injection_.close();
       // seq_cst: a worker that reads it in its re-check before parking either sees it or is
       // woken by the notify_all below (the event count's Dekker pair).
       shutdown_.store(1, std::memory_order_seq_cst);  // pairs with the workers' re-check
-      injection_.close();
+      // A submit accepted just before the close may have been refused its thread (its
+      // spawn() saw the flag): with no worker alive to drain the queue, start one. Found by
+      // stress/executor_stress.cpp's shutdown phase (a future left pending, no thread).
+      if (alive_.load(std::memory_order_seq_cst) == 0 && !injection_.consumer_sees_empty()) spawn_locked();  // under the lock
     }
     if (cancel_futures) cancel_queued();
     parking_.notify_all();
@@ -254,6 +260,10 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
   void spawn() {
     std::lock_guard<std::mutex> lock(spawn_mu_);
     if (shutdown_.load(std::memory_order_seq_cst) != 0) return;  // written under this lock
+    spawn_locked();
+  }
+  // Under spawn_mu_: start a thread in a free slot, if the pool is below max_workers.
+  void spawn_locked() {
     if (alive_.load(std::memory_order_seq_cst) >= opts_.max_workers) return;  // written under this lock
     Slot* free_slot = nullptr;
     for (auto& s : slots_) {
@@ -296,7 +306,11 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
         job = find_job(s);  // the re-check: a push before our announcement is seen here
         if (job == nullptr && is_shutdown()) {
           parking_.cancel_wait();
-          break;
+          // Leaving for good: the injection queue's size hint may lag a submit accepted just
+          // before shutdown() closed the queue (the submitter bumps it after its push, and
+          // no later notify or spawn will come), so look under the queue's lock. Found by
+          // stress/executor_stress.cpp's shutdown phase (a future left pending).
+          if ((job = pop_injected_exact()) == nullptr) break;
         }
         if (job != nullptr) {
           parking_.cancel_wait();
@@ -357,11 +371,17 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
     }
   }
 
+  // The injection queue, skipped without taking its lock while the size hint says empty.
   detail::Job* pop_injected() {
     if (injection_size_.load(std::memory_order_seq_cst) <= 0) return nullptr;  // pairs with enqueue()
+    return pop_injected_exact();
+  }
+
+  // The injection queue without the hint: the lock orders this after every accepted push.
+  detail::Job* pop_injected_exact() {
     detail::Job* j = nullptr;
     if (injection_.try_pop(j) != PopStatus::Item) return nullptr;
-    injection_size_.fetch_sub(1, std::memory_order_seq_cst);  // pairs with enqueue()
+    injection_size_.fetch_sub(1, std::memory_order_seq_cst);  // may go below 0 until the pusher's add
     return j;
   }
 
