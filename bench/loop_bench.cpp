@@ -14,6 +14,12 @@
 //       t = 0: back to back; t = 1000: the thread sleeps 1 ms before each round trip, so the
 //       loop is asleep in epoll. c: CPU placement (below). Latency per round trip into a
 //       LatencyHistogram: p50 ... p999.
+//   loop/rcts_round_trip/<impl>/idle_us:t   the benchmark thread calls
+//       handoff::run_coroutine_threadsafe(coro(), loop).get(); coro is a Task<int> that
+//       co_returns at once (its CPU, for same_cpu). The loop runs in its own thread, unpinned;
+//       the thread waits in ThreadFuture::get (its own futex wait, no client spin). Latency
+//       per call into a LatencyHistogram. EventLoop and EventLoop_MutexInbox only; the peer is
+//       bench/asyncio_loop_bench.py (asyncio.run_coroutine_threadsafe(...).result()).
 //
 // Implementations (the <impl> part of each name):
 //   EventLoop             handoff::EventLoop, default Options (LockFree inbox, 20 µs spin)
@@ -61,6 +67,8 @@
 #include <uv.h>
 
 #include <handoff/loop/event_loop.hpp>
+#include <handoff/loop/task.hpp>
+#include <handoff/loop/thread_future.hpp>
 #include <handoff/primitives/sync.hpp>
 
 #include "bench_common.hpp"
@@ -507,10 +515,62 @@ class LoopRoundTrip {
 };
 
 
+// ---- workload 3: run_coroutine_threadsafe round trip -------------------------------------------------
+
+handoff::Task<int> answer_cpu() { co_return ::sched_getcpu(); }
+
+template <InboxKind Kind, const char* Name>
+void rcts_round_trip_bench(benchmark::State& state) {
+  const std::chrono::microseconds idle(state.range(0));
+  handoff::EventLoop::Options o;
+  o.inbox = Kind;
+  handoff::EventLoop loop(o);
+  std::thread thread([&] { loop.run_forever(); });
+  hb::LatencyHistogram hist;
+  std::uint64_t same_cpu = 0;
+  std::string error;
+  auto once = [&](bool record) {
+    if (idle.count() > 0) std::this_thread::sleep_for(idle);
+    const Clock::time_point t0 = Clock::now();
+    const int cpu = handoff::run_coroutine_threadsafe(answer_cpu(), loop).get();
+    const Clock::time_point t1 = Clock::now();
+    if (record) {
+      hist.record(static_cast<std::uint64_t>(ns_since(t0, t1)));
+      same_cpu += cpu == ::sched_getcpu() ? 1 : 0;
+    }
+  };
+  try {
+    for (int i = 0, n = idle.count() > 0 ? 2 : 200; i < n; ++i) once(false);
+    for (auto _ : state) once(true);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  loop.stop();
+  thread.join();
+  loop.close();
+  const std::string label = std::string(Name) + " rcts idle_us=" + std::to_string(idle.count());
+  if (!error.empty()) return hb::fail(state, label + ": " + error);
+  std::string bad;
+  if (!hb::report_round_trips(state, hist, same_cpu, &bad)) return hb::fail(state, label + ": " + bad);
+  state.counters["os_threads"] = benchmark::Counter(2);
+}
+
 // ---- registration ------------------------------------------------------------------------------------
 
 constexpr const char* kThroughput = "loop/call_soon_threadsafe";
 constexpr const char* kRoundTrip = "loop/round_trip";
+constexpr const char* kRcts = "loop/rcts_round_trip";
+
+template <InboxKind Kind, const char* Name>
+void register_rcts() {
+  const std::string name = std::string(kRcts) + "/" + Name;
+  benchmark::RegisterBenchmark(name.c_str(), [](benchmark::State& s) { rcts_round_trip_bench<Kind, Name>(s); })
+      ->ArgName("idle_us")
+      ->Arg(0)
+      ->Arg(1000)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+}
 
 template <class L>
 void register_throughput() {
@@ -536,19 +596,23 @@ void register_round_trip() {
 }
 
 [[maybe_unused]] const bool registered = [] {
-  hb::declare_comparison(kThroughput, {kEventLoopMutex, "libuv", "asio"});
+  hb::declare_comparison(kThroughput, {kEventLoopMutex, "libuv", "asio", "asyncio"});
   register_throughput<LockFreeLoop>();
   register_throughput<MutexInboxLoop>();
   register_throughput<UvLoop>();
   register_throughput<AsioLoop>();
 
-  hb::declare_comparison(kRoundTrip, {kEventLoopMutex, "futex_pingpong", "libuv", "asio"});
+  hb::declare_comparison(kRoundTrip, {kEventLoopMutex, "futex_pingpong", "libuv", "asio", "asyncio"});
   register_round_trip<LoopRoundTrip<LockFreeLoop>>();
   register_round_trip<LoopRoundTrip<MutexInboxLoop>>();
   register_round_trip<LoopRoundTrip<UvLoop>>();
   register_round_trip<LoopRoundTrip<AsioLoop>>();
   register_round_trip<FutexPingPong>();
   register_round_trip<AtomicPingPong>();
+
+  hb::declare_comparison(kRcts, {kEventLoopMutex, "asyncio"});  // asyncio: bench/asyncio_loop_bench.py
+  register_rcts<InboxKind::LockFree, kEventLoop>();
+  register_rcts<InboxKind::Mutex, kEventLoopMutex>();
   return true;
 }();
 
