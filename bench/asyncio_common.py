@@ -40,6 +40,26 @@ def percentile(sorted_ns, q):
     return sorted_ns[rank - 1]
 
 
+def latency_record(samples_ns, elapsed_s):
+    """A latency run's Google Benchmark record: one iteration per sample, the mean as
+    time_per_item, exact percentiles p50..p999 and max (seconds), samples."""
+    s = sorted(samples_ns)
+    mean_s = sum(s) / len(s) * 1e-9
+    return {
+        "iterations": len(s),
+        "real_time": elapsed_s / len(s) * 1e6,
+        "time_unit": "us",
+        "time_per_item": mean_s,
+        "items_per_second": 1.0 / mean_s if mean_s > 0 else 0.0,
+        "p50": percentile(s, 0.50) * 1e-9,
+        "p90": percentile(s, 0.90) * 1e-9,
+        "p99": percentile(s, 0.99) * 1e-9,
+        "p999": percentile(s, 0.999) * 1e-9,
+        "max": s[-1] * 1e-9,
+        "samples": len(s),
+    }
+
+
 def cpu_mhz():
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:

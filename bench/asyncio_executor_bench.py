@@ -84,21 +84,7 @@ async def in_flight(workers, jobs, min_time):
 
 def run_round_trip(opts, idle_us):
     samples, elapsed = asyncio.run(round_trips(opts.workers, idle_us * 1e-6, opts.benchmark_min_time))
-    s = sorted(samples)
-    mean_s = sum(s) / len(s) * 1e-9
-    return {
-        "iterations": len(s),
-        "real_time": elapsed / len(s) * 1e6,
-        "time_unit": "us",
-        "time_per_item": mean_s,
-        "items_per_second": 1.0 / mean_s if mean_s > 0 else 0.0,
-        "p50": common.percentile(s, 0.50) * 1e-9,
-        "p90": common.percentile(s, 0.90) * 1e-9,
-        "p99": common.percentile(s, 0.99) * 1e-9,
-        "p999": common.percentile(s, 0.999) * 1e-9,
-        "max": s[-1] * 1e-9,
-        "samples": len(s),
-    }
+    return common.latency_record(samples, elapsed)
 
 
 def run_in_flight(opts):

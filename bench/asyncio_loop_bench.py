@@ -137,22 +137,9 @@ def run_throughput(opts, producers):
 
 
 def latency_record(samples, elapsed):
-    s = sorted(samples)
-    mean_s = sum(s) / len(s) * 1e-9
-    return {
-        "iterations": len(s),
-        "real_time": elapsed / len(s) * 1e6,
-        "time_unit": "us",
-        "time_per_item": mean_s,
-        "items_per_second": 1.0 / mean_s if mean_s > 0 else 0.0,
-        "p50": common.percentile(s, 0.50) * 1e-9,
-        "p90": common.percentile(s, 0.90) * 1e-9,
-        "p99": common.percentile(s, 0.99) * 1e-9,
-        "p999": common.percentile(s, 0.999) * 1e-9,
-        "max": s[-1] * 1e-9,
-        "samples": len(s),
-        "os_threads": 2,
-    }
+    r = common.latency_record(samples, elapsed)
+    r["os_threads"] = 2
+    return r
 
 
 def measure(opts, idle_us, once):
