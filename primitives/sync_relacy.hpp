@@ -59,11 +59,11 @@ struct site {
 };
 inline rl::memory_order to_rl(std::memory_order mo) noexcept {
   switch (mo) {
-    case std::memory_order_relaxed: return rl::mo_relaxed;
-    case std::memory_order_consume: return rl::mo_consume;
-    case std::memory_order_acquire: return rl::mo_acquire;
-    case std::memory_order_release: return rl::mo_release;
-    case std::memory_order_acq_rel: return rl::mo_acq_rel;
+    case std::memory_order_relaxed: return rl::mo_relaxed;  // a translation of the caller's order, not an operation
+    case std::memory_order_consume: return rl::mo_consume;  // a translation of the caller's order, not an operation
+    case std::memory_order_acquire: return rl::mo_acquire;  // a translation of the caller's order, not an operation
+    case std::memory_order_release: return rl::mo_release;  // a translation of the caller's order, not an operation
+    case std::memory_order_acq_rel: return rl::mo_acq_rel;  // a translation of the caller's order, not an operation
     default: return rl::mo_seq_cst;
   }
 }
