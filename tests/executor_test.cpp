@@ -16,6 +16,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "gate.hpp"
+
 #include <handoff/executor/mutex_thread_pool.hpp>
 #include <handoff/executor/thread_pool_executor.hpp>
 
@@ -24,25 +26,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A gate that jobs wait on until the test opens it (with a deadline: a bug fails, not hangs).
-class Gate {
- public:
-  bool wait(std::chrono::seconds limit = 20s) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, limit, [this] { return open_; });
-  }
-  void open() {
-    // Notify under the lock: a waiter that returns may destroy the gate at once.
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
+using handoff::test::Gate;
 
 // n parties meet; true if all arrived before the deadline.
 class Rendezvous {

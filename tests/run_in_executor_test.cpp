@@ -12,6 +12,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "gate.hpp"
+
 #include <handoff/executor/run_in_executor.hpp>
 #include <handoff/loop/event.hpp>
 #include <handoff/loop/loop.hpp>
@@ -26,25 +28,7 @@ namespace {
 
 Task<void> nap() { co_await sleep(1ms); }
 
-// Opened by the test (any thread); a job waits on it with a deadline (a bug fails, not hangs).
-class Gate {
- public:
-  bool wait(std::chrono::seconds limit = 20s) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, limit, [this] { return open_; });
-  }
-  void open() {
-    // Notify under the lock: a waiter that returns may destroy the gate at once.
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
+using handoff::test::Gate;
 
 }  // namespace
 
