@@ -463,36 +463,35 @@ class Channel {
  public:
   // ---- the awaiters ---------------------------------------------------------------------------
 
-  class PopAwaiter final : public Waiter {
+  // What both awaiters share: the waiter node in the coroutine frame, parking it with the
+  // task's resumption data, the optional timeout timer, and cancellation (the cancel CAS).
+  class AwaiterBase : public Waiter {
    public:
-    PopAwaiter(Channel& ch, std::optional<std::chrono::nanoseconds> timeout) : ch_(&ch), timeout_(timeout) {}
-    PopAwaiter(PopAwaiter&& o) noexcept : ch_(o.ch_), timeout_(o.timeout_) {}  // before use only
-    ~PopAwaiter() {
-      timer_.cancel();
-      if (!waiting_) return;
-      // The frame is going away while suspended (its task abandoned or destroyed).
-      if (!ch_->cancel_wait(node_) && value_) ch_->give_back(value_);
+    void on_cancel() noexcept override {
+      // Won: nothing was taken or given; resume now (await_resume throws CancelledError).
+      // Lost: a value (or the close) is on its way; the cancel stays pending for the next
+      // await point.
+      if (ch_->cancel_wait(node_)) task_->resume_soon(node_.suspension);
     }
 
-    bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> h) {
-      task_ = &detail::current_task("Channel::async_pop()");
-      if (task_->cancel_requested()) {
-        cancelled_early_ = true;
-        return false;
-      }
-      std::unique_lock<sync::mutex> lock(ch_->mu_);
-      if ((value_ = ch_->take_locked())) {
-        ch_->flush(lock);
-        return false;
-      }
-      if (ch_->closed_) return false;  // end-of-stream
-      node_.dest = &value_;
+   protected:
+    AwaiterBase(Channel& ch, std::optional<std::chrono::nanoseconds> timeout) : ch_(&ch), timeout_(timeout) {}
+    ~AwaiterBase() { timer_.cancel(); }
+
+    // Start of await_suspend: false if a cancellation is already pending (do not suspend).
+    bool enter(const char* what) {
+      task_ = &detail::current_task(what);
+      cancelled_early_ = task_->cancel_requested();
+      return !cancelled_early_;
+    }
+    // Under the lock: link the node into `list` and suspend the task; then release the lock
+    // and arm the timeout. The caller returns true (suspended).
+    void park(std::unique_lock<sync::mutex>& lock, std::coroutine_handle<> h, List& list, std::uint64_t& waits) {
       node_.suspension = task_->suspend(this, h);
       node_.task = task_->shared();
       node_.loop = task_->loop()->threadsafe();
-      ++ch_->stats_.pop_waits;
-      ch_->pop_waiters_.push_back(&node_);
+      ++waits;
+      list.push_back(&node_);
       waiting_ = true;
       lock.unlock();
       if (timeout_) {
@@ -503,102 +502,100 @@ class Channel {
           }
         });
       }
-      return true;
     }
-    void on_cancel() noexcept override {
-      // Won: nothing was taken; resume now (await_resume throws CancelledError). Lost: a value
-      // (or the close) is on its way; the cancel stays pending for the next await point.
-      if (ch_->cancel_wait(node_)) task_->resume_soon(node_.suspension);
-    }
-    std::optional<T> await_resume() {
+    // Start of await_resume: the final state; throws TimeoutError or the pending cancellation
+    // if the wait was given up.
+    std::uint32_t leave(const char* what) {
       timer_.cancel();
       waiting_ = false;
-      if (cancelled_early_ || node_.state.load(std::memory_order_acquire) == Node::kCancelled) {  // pairs with cancel_wait
-        if (timed_out_) throw TimeoutError("Channel::async_pop()");
+      const std::uint32_t s = node_.state.load(std::memory_order_acquire);  // pairs with the claimer / cancel_wait
+      if (cancelled_early_ || s == Node::kCancelled) {
+        if (timed_out_) throw TimeoutError(what);
         task_->throw_if_cancelled();
       }
-      return std::move(value_);  // a value, or nullopt: closed and drained
+      return s;
     }
 
-   private:
     Channel* ch_;
     std::optional<std::chrono::nanoseconds> timeout_;
     Node node_;
-    std::optional<T> value_;
     TaskBase* task_ = nullptr;
     TimerHandle timer_;
     bool waiting_ = false, timed_out_ = false, cancelled_early_ = false;
   };
 
-  class PushAwaiter final : public Waiter {
+  class PopAwaiter final : public AwaiterBase {
    public:
-    PushAwaiter(Channel& ch, T v, std::optional<std::chrono::nanoseconds> timeout)
-        : ch_(&ch), value_(std::move(v)), timeout_(timeout) {}
-    PushAwaiter(PushAwaiter&& o) noexcept(std::is_nothrow_move_constructible_v<T>)
-        : ch_(o.ch_), value_(std::move(o.value_)), timeout_(o.timeout_) {}  // before use only
-    ~PushAwaiter() {
-      timer_.cancel();
-      if (waiting_) ch_->cancel_wait(node_);  // frame destroyed while suspended: not pushed
+    PopAwaiter(Channel& ch, std::optional<std::chrono::nanoseconds> timeout) : AwaiterBase(ch, timeout) {}
+    PopAwaiter(PopAwaiter&& o) noexcept : AwaiterBase(*o.ch_, o.timeout_) {}  // before use only
+    ~PopAwaiter() {
+      this->timer_.cancel();
+      if (!this->waiting_) return;
+      // The frame is going away while suspended (its task abandoned or destroyed).
+      if (!this->ch_->cancel_wait(this->node_) && value_) this->ch_->give_back(value_);
     }
 
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> h) {
-      task_ = &detail::current_task("Channel::async_push()");
-      if (task_->cancel_requested()) {
-        cancelled_early_ = true;
+      if (!this->enter("Channel::async_pop()")) return false;
+      Channel& ch = *this->ch_;
+      std::unique_lock<sync::mutex> lock(ch.mu_);
+      if ((value_ = ch.take_locked())) {
+        ch.flush(lock);
         return false;
       }
-      std::unique_lock<sync::mutex> lock(ch_->mu_);
-      if (ch_->closed_) {
-        ++ch_->stats_.refused;
-        closed_ = true;
-        return false;
-      }
-      if (ch_->offer_locked(std::move(value_))) {  // moved only if accepted
-        ch_->flush(lock);
-        return false;
-      }
-      node_.is_push = true;
-      node_.src = &value_;
-      node_.suspension = task_->suspend(this, h);
-      node_.task = task_->shared();
-      node_.loop = task_->loop()->threadsafe();
-      ++ch_->stats_.push_waits;
-      ch_->push_waiters_.push_back(&node_);
-      waiting_ = true;
-      lock.unlock();
-      if (timeout_) {
-        timer_ = task_->loop()->call_later(*timeout_, [this] {
-          if (ch_->cancel_wait(node_)) {
-            timed_out_ = true;
-            task_->resume_now(node_.suspension);
-          }
-        });
-      }
+      if (ch.closed_) return false;  // end-of-stream
+      this->node_.dest = &value_;
+      this->park(lock, h, ch.pop_waiters_, ch.stats_.pop_waits);
       return true;
     }
-    void on_cancel() noexcept override {
-      if (ch_->cancel_wait(node_)) task_->resume_soon(node_.suspension);
-    }
-    void await_resume() {
-      timer_.cancel();
-      waiting_ = false;
-      const std::uint32_t s = node_.state.load(std::memory_order_acquire);  // pairs with the claimer
-      if (closed_ || s == Node::kClosed) throw ChannelClosedError("async_push()");
-      if (cancelled_early_ || s == Node::kCancelled) {
-        if (timed_out_) throw TimeoutError("Channel::async_push()");
-        task_->throw_if_cancelled();
-      }
+    std::optional<T> await_resume() {
+      this->leave("Channel::async_pop()");
+      return std::move(value_);  // a value, or nullopt: closed and drained
     }
 
    private:
-    Channel* ch_;
+    std::optional<T> value_;
+  };
+
+  class PushAwaiter final : public AwaiterBase {
+   public:
+    PushAwaiter(Channel& ch, T v, std::optional<std::chrono::nanoseconds> timeout)
+        : AwaiterBase(ch, timeout), value_(std::move(v)) {}
+    PushAwaiter(PushAwaiter&& o) noexcept(std::is_nothrow_move_constructible_v<T>)
+        : AwaiterBase(*o.ch_, o.timeout_), value_(std::move(o.value_)) {}  // before use only
+    ~PushAwaiter() {
+      this->timer_.cancel();
+      if (this->waiting_) this->ch_->cancel_wait(this->node_);  // frame destroyed while suspended: not pushed
+    }
+
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      if (!this->enter("Channel::async_push()")) return false;
+      Channel& ch = *this->ch_;
+      std::unique_lock<sync::mutex> lock(ch.mu_);
+      if (ch.closed_) {
+        ++ch.stats_.refused;
+        closed_ = true;
+        return false;
+      }
+      if (ch.offer_locked(std::move(value_))) {  // moved only if accepted
+        ch.flush(lock);
+        return false;
+      }
+      this->node_.is_push = true;
+      this->node_.src = &value_;
+      this->park(lock, h, ch.push_waiters_, ch.stats_.push_waits);
+      return true;
+    }
+    void await_resume() {
+      if (closed_) throw ChannelClosedError("async_push()");
+      if (this->leave("Channel::async_push()") == Node::kClosed) throw ChannelClosedError("async_push()");
+    }
+
+   private:
     T value_;
-    std::optional<std::chrono::nanoseconds> timeout_;
-    Node node_;
-    TaskBase* task_ = nullptr;
-    TimerHandle timer_;
-    bool waiting_ = false, timed_out_ = false, cancelled_early_ = false, closed_ = false;
+    bool closed_ = false;
   };
 };
 
