@@ -231,12 +231,12 @@ NextSubmit(t) ==
   IF sidx[t] < Len(Ext[t - MW]) THEN "s_push" ELSE "s_done"
 JobAt(t, k) == Ext[t - MW][k]
 NextCur(t) == IF sidx[t] < Len(Ext[t - MW]) THEN JobAt(t, sidx[t] + 1) ELSE 0
+\* The end of after_push / of a refused submit: a worker goes back to its job's body; a
+\* submitter to its next job (expression-level IFs only: see the note in README.md).
 ApDone(t) ==
-  IF IsWorker(t)
-    THEN /\ SetPc(t, "body") /\ cur' = [cur EXCEPT ![t] = 0] /\ UNCHANGED sidx
-    ELSE /\ SetPc(t, NextSubmit(t))
-         /\ sidx' = [sidx EXCEPT ![t] = @ + 1]
-         /\ cur' = [cur EXCEPT ![t] = NextCur(t)]
+  /\ SetPc(t, IF IsWorker(t) THEN "body" ELSE NextSubmit(t))
+  /\ sidx' = IF IsWorker(t) THEN sidx ELSE [sidx EXCEPT ![t] = sidx[t] + 1]
+  /\ cur' = [cur EXCEPT ![t] = IF IsWorker(t) THEN 0 ELSE NextCur(t)]
 
 \* A thread's locked one-step section waits while shutdown() holds spawn_mu_.
 Unlocked == ~sdlock
@@ -245,36 +245,39 @@ Unlocked == ~sdlock
 \* find_job (worker w).
 
 FOwn(w) ==
-  IF dq[w] # <<>>
-    THEN /\ dq' = [dq EXCEPT ![w] = SubSeq(@, 1, Len(@) - 1)]
-         /\ FReturn(w, dq[w][Len(dq[w])])
-         /\ UNCHANGED <<inj, hint>>
-    ELSE /\ SetPc(w, IF MW > 1 THEN "f_steal" ELSE "f_hint")
-         /\ UNCHANGED <<dq, fj, inj, hint, fret>>
+  LET has == dq[w] # <<>> IN
+  /\ dq' = IF has THEN [dq EXCEPT ![w] = SubSeq(dq[w], 1, Len(dq[w]) - 1)] ELSE dq
+  /\ fj' = IF has THEN [fj EXCEPT ![w] = dq[w][Len(dq[w])]] ELSE fj
+  /\ pc' = [pc EXCEPT ![w] = IF has THEN AfterFind(w, dq[w][Len(dq[w])])
+                             ELSE IF MW > 1 THEN "f_steal" ELSE "f_hint"]
+  /\ fret' = IF has THEN [fret EXCEPT ![w] = "none"] ELSE fret
+  /\ UNCHANGED <<inj, hint>>
 
+Victims(w) == {v \in Slots \ {w} : dq[v] # <<>>}
 FSteal(w) ==
-  IF \E v \in Slots \ {w} : dq[v] # <<>>
-    THEN \E v \in Slots \ {w} :
-           /\ dq[v] # <<>>
-           /\ dq' = [dq EXCEPT ![v] = Tail(@)]
-           /\ FReturn(w, Head(dq[v]))
-           /\ UNCHANGED <<inj, hint>>
-    ELSE /\ SetPc(w, "f_hint") /\ UNCHANGED <<dq, fj, inj, hint, fret>>
+  \/ /\ Victims(w) = {}
+     /\ SetPc(w, "f_hint") /\ UNCHANGED <<dq, fj, inj, hint, fret>>
+  \/ \E v \in Victims(w) :
+       /\ dq' = [dq EXCEPT ![v] = Tail(dq[v])]
+       /\ fj' = [fj EXCEPT ![w] = Head(dq[v])]
+       /\ pc' = [pc EXCEPT ![w] = AfterFind(w, Head(dq[v]))]
+       /\ fret' = [fret EXCEPT ![w] = "none"]
+       /\ UNCHANGED <<inj, hint>>
 
 FHint(w) ==
-  IF hint > 0
-    THEN /\ SetPc(w, "f_inj") /\ UNCHANGED <<fj, dq, inj, hint, fret>>
-    ELSE /\ FReturn(w, 0) /\ UNCHANGED <<dq, inj, hint>>
+  /\ pc' = [pc EXCEPT ![w] = IF hint > 0 THEN "f_inj" ELSE AfterFind(w, 0)]
+  /\ fj' = IF hint > 0 THEN fj ELSE [fj EXCEPT ![w] = 0]
+  /\ fret' = IF hint > 0 THEN fret ELSE [fret EXCEPT ![w] = "none"]
+  /\ UNCHANGED <<dq, inj, hint>>
 
-\* pop_injected_exact: under the queue's lock; then the hint's decrement.
-PopExact(w, ifnone) ==
-  IF inj # <<>>
-    THEN /\ inj' = Tail(inj) /\ hint' = hint - 1
-         /\ fj' = [fj EXCEPT ![w] = Head(inj)]
-    ELSE /\ UNCHANGED <<inj, hint>> /\ fj' = [fj EXCEPT ![w] = 0]
+\* pop_injected_exact: try_pop under the queue's lock, then the hint's decrement (one step).
+PopExact(w) ==
+  /\ inj' = IF inj # <<>> THEN Tail(inj) ELSE inj
+  /\ hint' = IF inj # <<>> THEN hint - 1 ELSE hint
+  /\ fj' = [fj EXCEPT ![w] = IF inj # <<>> THEN Head(inj) ELSE 0]
 
 FInj(w) ==
-  /\ PopExact(w, 0)
+  /\ PopExact(w)
   /\ SetPc(w, AfterFind(w, IF inj # <<>> THEN Head(inj) ELSE 0))
   /\ fret' = [fret EXCEPT ![w] = "none"]
   /\ UNCHANGED dq
@@ -291,18 +294,17 @@ Mint(w) ==
                  waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
 
 SpinEnter(w) ==
-  /\ IF spinning < MaxSpin
-       THEN /\ spinning' = spinning + 1 /\ looks' = [looks EXCEPT ![w] = SpinLooks]
-            /\ SetPc(w, "spin_look")
-       ELSE /\ UNCHANGED <<spinning, looks>> /\ SetPc(w, "prep")
+  /\ spinning' = IF spinning < MaxSpin THEN spinning + 1 ELSE spinning
+  /\ looks' = IF spinning < MaxSpin THEN [looks EXCEPT ![w] = SpinLooks] ELSE looks
+  /\ SetPc(w, IF spinning < MaxSpin THEN "spin_look" ELSE "prep")
   /\ UNCHANGED <<fret, fj, nret, cur, sidx, idle, key, inj, hint, qclosed, dq, tokens, alive,
                  waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
 
 \* The spin loop's condition, then a find_job pass.
 SpinLook(w) ==
-  /\ IF sdflag = 1
-       THEN /\ fj' = [fj EXCEPT ![w] = 0] /\ SetPc(w, "spin_exit") /\ UNCHANGED fret
-       ELSE /\ CallFind(w, "spin") /\ UNCHANGED fj
+  /\ SetPc(w, IF sdflag = 1 THEN "spin_exit" ELSE "f_own")
+  /\ fj' = IF sdflag = 1 THEN [fj EXCEPT ![w] = 0] ELSE fj
+  /\ fret' = IF sdflag = 1 THEN fret ELSE [fret EXCEPT ![w] = "spin"]
   /\ UNCHANGED <<nret, cur, sidx, idle, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive,
                  waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
 
@@ -322,7 +324,9 @@ SpinExit(w) ==
 
 \* BUG "nobaton": spin_for_job's baton (before 3b1a14d), then worker_main's burn.
 OldBatonCheck(w) ==
-  /\ IF spinning = 0 /\ WorkVisible THEN CallNotify(w, "burn") ELSE /\ SetPc(w, "burn") /\ UNCHANGED nret
+  LET baton == spinning = 0 /\ WorkVisible IN
+  /\ SetPc(w, IF baton THEN "n_load" ELSE "burn")
+  /\ nret' = IF baton THEN [nret EXCEPT ![w] = "burn"] ELSE nret
   /\ UNCHANGED <<fret, fj, cur, sidx, idle, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive,
                  waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
 
@@ -336,7 +340,9 @@ Burn(w) ==
 
 \* The baton (3b1a14d): spinning_.load() == 0 && work_visible() -> notify_one.
 BatonCheck(w) ==
-  /\ IF spinning = 0 /\ WorkVisible THEN CallNotify(w, "exec") ELSE /\ SetPc(w, "exec") /\ UNCHANGED nret
+  LET baton == spinning = 0 /\ WorkVisible IN
+  /\ SetPc(w, IF baton THEN "n_load" ELSE "exec")
+  /\ nret' = IF baton THEN [nret EXCEPT ![w] = "exec"] ELSE nret
   /\ UNCHANGED <<fret, fj, cur, sidx, idle, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive,
                  waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
 
@@ -367,7 +373,7 @@ SdCancel(w) ==
 \* The last look under the queue's lock (2e4b443). A job: the code as reviewed falls into
 \* the second cancel_wait() (BUG "doublecancel"); the intended path runs it (burn).
 SdLast(w) ==
-  /\ PopExact(w, 0)
+  /\ PopExact(w)
   /\ SetPc(w, IF inj = <<>> THEN "exit" ELSE IF BUG = "doublecancel" THEN "cancel" ELSE "burn")
   /\ UNCHANGED <<fret, nret, cur, sidx, idle, key, looks, qclosed, dq, tokens, spinning, alive,
                  waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
@@ -398,17 +404,18 @@ ToWithdraw(w) ==
 
 \* wait_for re-reads the epoch after withdrawing: a notify that raced the timeout is "woken".
 ToEpoch(w) ==
-  /\ IF epoch # key[w] THEN CallFind(w, "top") ELSE /\ SetPc(w, "r_token") /\ UNCHANGED fret
+  /\ SetPc(w, IF epoch # key[w] THEN "f_own" ELSE "r_token")
+  /\ fret' = IF epoch # key[w] THEN [fret EXCEPT ![w] = "top"] ELSE fret
   /\ key' = [key EXCEPT ![w] = 0]
   /\ UNCHANGED <<fj, nret, cur, sidx, idle, looks, inj, hint, qclosed, dq, tokens, spinning,
                  alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
 
-\* retire(): take_idle_token(); none -> a push counts on us: stay.
+\* retire(): take_idle_token(); none -> a push counts on us: stay (continue).
 RToken(w) ==
-  /\ IF tokens > 0
-       THEN /\ tokens' = tokens - 1 /\ idle' = [idle EXCEPT ![w] = FALSE]
-            /\ SetPc(w, "r_dec") /\ UNCHANGED fret
-       ELSE /\ UNCHANGED <<tokens, idle>> /\ CallFind(w, "top")
+  /\ tokens' = IF tokens > 0 THEN tokens - 1 ELSE tokens
+  /\ idle' = IF tokens > 0 THEN [idle EXCEPT ![w] = FALSE] ELSE idle
+  /\ SetPc(w, IF tokens > 0 THEN "r_dec" ELSE "f_own")
+  /\ fret' = IF tokens > 0 THEN fret ELSE [fret EXCEPT ![w] = "top"]
   /\ UNCHANGED <<fj, nret, cur, sidx, key, looks, inj, hint, qclosed, dq, spinning, alive,
                  waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
 
@@ -418,15 +425,16 @@ RDec(w) ==
   /\ UNCHANGED <<fj, nret, cur, sidx, idle, key, looks, inj, hint, qclosed, dq, tokens, spinning,
                  waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
 
+\* retire(): lock; a job, spawn_wanted_ or shutdown -> stay (alive_ + 1, run the job); else
+\* the slot is freed and the thread ends.
 RDecide(w) ==
+  LET stay == fj[w] # 0 \/ wanted \/ sdflag = 1 IN
   /\ Unlocked
-  /\ \/ /\ fj[w] # 0 \/ wanted \/ sdflag = 1             \* stay
-        /\ wanted' = FALSE /\ alive' = alive + 1 /\ UNCHANGED occ
-        /\ pc' = [pc EXCEPT ![w] = IF fj[w] # 0 THEN "exec" ELSE "f_own"]
-        /\ fret' = [fret EXCEPT ![w] = "top"]
-     \/ /\ ~(fj[w] # 0 \/ wanted \/ sdflag = 1)          \* the slot is freed; the thread ends
-        /\ occ' = [occ EXCEPT ![w] = FALSE] /\ SetPc(w, "absent")
-        /\ UNCHANGED wanted /\ UNCHANGED alive /\ UNCHANGED fret
+  /\ wanted' = IF stay THEN FALSE ELSE wanted
+  /\ alive' = IF stay THEN alive + 1 ELSE alive
+  /\ occ' = IF stay THEN occ ELSE [occ EXCEPT ![w] = FALSE]
+  /\ SetPc(w, IF ~stay THEN "absent" ELSE IF fj[w] # 0 THEN "exec" ELSE "f_own")
+  /\ fret' = IF stay /\ fj[w] = 0 THEN [fret EXCEPT ![w] = "top"] ELSE fret
   /\ UNCHANGED <<fj, nret, cur, sidx, idle, key, looks, inj, hint, qclosed, dq, tokens, spinning,
                  waiters, epoch, sdflag, sdlock, sdidx, joinset, fails, jst, runs, late>>
 
@@ -460,10 +468,9 @@ Body(w) == BodySubmit(w) \/ BodyReturn(w)
 
 \* enqueue from a job: is_shutdown() -> refuse (the child's future gets the error).
 IsCheck(w) ==
-  /\ IF sdflag = 1
-       THEN /\ jst' = [jst EXCEPT ![cur[w]] = "refused"] /\ SetPc(w, "body")
-            /\ cur' = [cur EXCEPT ![w] = 0]
-       ELSE /\ SetPc(w, "is_push") /\ UNCHANGED jst /\ UNCHANGED cur
+  /\ jst' = IF sdflag = 1 THEN [jst EXCEPT ![cur[w]] = "refused"] ELSE jst
+  /\ SetPc(w, IF sdflag = 1 THEN "body" ELSE "is_push")
+  /\ cur' = IF sdflag = 1 THEN [cur EXCEPT ![w] = 0] ELSE cur
   /\ UNCHANGED <<fret, fj, nret, sidx, idle, key, looks, inj, hint, qclosed, dq, tokens, spinning,
                  alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, runs, late>>
 
@@ -510,21 +517,30 @@ SSize(t) ==
 \* after_push (thread t: a submitter, or a worker submitting a child).
 
 ApSpin(t) ==
-  /\ IF spinning = 0 THEN CallNotify(t, "ap_token") ELSE /\ SetPc(t, "ap_token") /\ UNCHANGED nret
+  /\ SetPc(t, IF spinning = 0 THEN "n_load" ELSE "ap_token")
+  /\ nret' = IF spinning = 0 THEN [nret EXCEPT ![t] = "ap_token"] ELSE nret
   /\ UNCHANGED <<fret, fj, cur, sidx, idle, key, looks, inj, hint, qclosed, dq, tokens, spinning,
                  alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
 
 ApToken(t) ==
-  /\ IF tokens > 0
-       THEN /\ tokens' = tokens - 1 /\ ApDone(t)
-       ELSE /\ SetPc(t, "ap_alive") /\ UNCHANGED <<tokens, cur, sidx>>
-  /\ UNCHANGED <<fret, fj, nret, idle, key, looks, inj, hint, qclosed, dq, spinning,
-                 alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
+  \/ /\ tokens > 0
+     /\ tokens' = tokens - 1 /\ ApDone(t)
+     /\ UNCHANGED <<fret, fj, nret, idle, key, looks, inj, hint, qclosed, dq, spinning,
+                    alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
+  \/ /\ tokens = 0
+     /\ SetPc(t, "ap_alive")
+     /\ UNCHANGED <<tokens, cur, sidx, fret, fj, nret, idle, key, looks, inj, hint, qclosed, dq, spinning,
+                    alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
 
 ApAlive(t) ==
-  /\ IF alive < MW THEN /\ SetPc(t, "ap_spawn") /\ UNCHANGED <<cur, sidx>> ELSE ApDone(t)
-  /\ UNCHANGED <<fret, fj, nret, idle, key, looks, inj, hint, qclosed, dq, tokens, spinning,
-                 alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
+  \/ /\ alive < MW
+     /\ SetPc(t, "ap_spawn")
+     /\ UNCHANGED <<cur, sidx, fret, fj, nret, idle, key, looks, inj, hint, qclosed, dq, tokens, spinning,
+                    alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
+  \/ /\ alive >= MW
+     /\ ApDone(t)
+     /\ UNCHANGED <<fret, fj, nret, idle, key, looks, inj, hint, qclosed, dq, tokens, spinning,
+                    alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
 
 FreeSlots == {s \in Slots : ~occ[s]}
 
@@ -533,37 +549,43 @@ StartIn(s) ==
   /\ occ' = [occ EXCEPT ![s] = TRUE] /\ alive' = alive + 1
   /\ fret' = [fret EXCEPT ![s] = "top"] /\ idle' = [idle EXCEPT ![s] = FALSE]
 
-\* spawn() (lock; shutdown_ -> return; spawn_locked). Sets occ, alive, fret, idle, wanted,
-\* fails, jst and pc (the spawner's next label is `next`; the new thread's pc).
+\* spawn_locked() under spawn_mu_ (thread t; it goes on at `next`). Sets occ, alive, fret,
+\* idle, wanted, fails, jst and pc. Written as guarded cases (no IF around primed
+\* variables: tla-checker 0.9.0 mis-evaluates some of those, see tla/README.md).
+NewSlot == Min(FreeSlots)
+\* The job the spawner withdraws when the thread cannot be created (none for shutdown()).
+Withdrawn(t) == IF t # SD /\ cur[t] # 0 THEN {cur[t]} ELSE {}
 SpawnLocked(t, next) ==
-  IF alive >= MW
-    THEN /\ SetPc(t, next) /\ UNCHANGED <<occ, alive, fret, idle, wanted, fails, jst>>
-  ELSE IF FreeSlots = {}
-    THEN /\ wanted' = TRUE /\ SetPc(t, next) /\ UNCHANGED <<occ, alive, fret, idle, fails, jst>>
-  ELSE LET s == Min(FreeSlots) IN
-       \/ /\ StartIn(s)                                       \* std::thread started
-          /\ pc' = [pc EXCEPT ![t] = next, ![s] = "f_own"]
-          /\ UNCHANGED <<wanted, fails, jst>>
-       \/ /\ fails < Fails                                    \* std::thread threw
-          /\ fails' = fails + 1
-          /\ IF BUG = "norollback"
-               THEN /\ occ' = [occ EXCEPT ![s] = TRUE] /\ alive' = alive + 1   \* the counters stay
-                    /\ UNCHANGED jst
-               ELSE /\ UNCHANGED <<occ, alive>>                               \* rolled back
-                    \* nobody alive to run the submitter's job: fail it (its CAS)
-                    /\ jst' = IF t = SD THEN jst
-                              ELSE IF alive = 0 /\ jst[cur[t]] = "queued"
-                                THEN [jst EXCEPT ![cur[t]] = "failed"] ELSE jst
-          /\ SetPc(t, IF t = SD /\ BUG # "norollback" THEN "sd_faildrain" ELSE next)
-          /\ UNCHANGED <<fret, idle, wanted>>
+  \/ /\ alive >= MW                                     \* enough threads
+     /\ SetPc(t, next) /\ UNCHANGED <<occ, alive, fret, idle, wanted, fails, jst>>
+  \/ /\ alive < MW /\ FreeSlots = {}                    \* a retiring thread holds the slot
+     /\ wanted' = TRUE /\ SetPc(t, next) /\ UNCHANGED <<occ, alive, fret, idle, fails, jst>>
+  \/ /\ alive < MW /\ FreeSlots # {}                    \* std::thread started
+     /\ StartIn(NewSlot)
+     /\ pc' = [pc EXCEPT ![t] = next, ![NewSlot] = "f_own"]
+     /\ UNCHANGED <<wanted, fails, jst>>
+  \/ /\ alive < MW /\ FreeSlots # {} /\ fails < Fails   \* std::thread threw
+     /\ BUG = "norollback"                              \* the counters stay: a phantom thread
+     /\ fails' = fails + 1
+     /\ occ' = [occ EXCEPT ![NewSlot] = TRUE] /\ alive' = alive + 1
+     /\ SetPc(t, next) /\ UNCHANGED <<fret, idle, wanted, jst>>
+  \/ /\ alive < MW /\ FreeSlots # {} /\ fails < Fails   \* std::thread threw
+     /\ BUG # "norollback"                              \* the fix: nothing committed
+     /\ fails' = fails + 1
+     \* after_push withdraws the submitter's job (CAS QUEUED -> failed; a worker that
+     \* started it first runs it) and submit throws; shutdown() fails the queued jobs
+     /\ jst' = [j \in Jobs |-> IF j \in Withdrawn(t) /\ jst[j] = "queued" THEN "failed" ELSE jst[j]]
+     /\ SetPc(t, IF t = SD THEN "sd_fq" ELSE next)
+     /\ UNCHANGED <<occ, alive, fret, idle, wanted>>
 
-ApSpawn(t) ==
-  /\ Unlocked
-  /\ IF sdflag = 1
-       THEN /\ SetPc(t, "ap_done") /\ UNCHANGED <<occ, alive, fret, idle, wanted, fails, jst>>
-       ELSE SpawnLocked(t, "ap_done")
-  /\ UNCHANGED <<fj, nret, cur, sidx, key, looks, inj, hint, qclosed, dq, tokens, spinning,
+ApSpawnRest == <<fj, nret, cur, sidx, key, looks, inj, hint, qclosed, dq, tokens, spinning,
                  waiters, epoch, sdflag, sdlock, sdidx, joinset, runs, late>>
+ApSpawn(t) ==
+  \/ /\ Unlocked /\ sdflag = 1
+     /\ SetPc(t, "ap_done")
+     /\ UNCHANGED <<occ, alive, fret, idle, wanted, fails, jst>> /\ UNCHANGED ApSpawnRest
+  \/ /\ Unlocked /\ sdflag = 0
+     /\ SpawnLocked(t, "ap_done") /\ UNCHANGED ApSpawnRest
 
 \* The end of after_push (a control step: merged into nothing else to keep the spawn's
 \* single locked step simple).
@@ -589,12 +611,13 @@ NBump(t) ==
 Sleepers == {w \in Slots : pc[w] = "sleeping"}
 
 NWake(t) ==
-  /\ IF t = SD
-       THEN pc' = [x \in Threads |-> IF x = t THEN nret[t]
-                                     ELSE IF x \in Sleepers THEN "commit" ELSE pc[x]]
-       ELSE IF Sleepers = {}
-         THEN SetPc(t, nret[t])
-         ELSE \E w \in Sleepers : pc' = [pc EXCEPT ![t] = nret[t], ![w] = "commit"]
+  /\ \/ /\ t = SD
+        /\ pc' = [x \in Threads |-> IF x = t THEN nret[t]
+                                    ELSE IF x \in Sleepers THEN "commit" ELSE pc[x]]
+     \/ /\ t # SD /\ Sleepers = {}
+        /\ SetPc(t, nret[t])
+     \/ /\ t # SD
+        /\ \E w \in Sleepers : pc' = [pc EXCEPT ![t] = nret[t], ![w] = "commit"]
   /\ nret' = [nret EXCEPT ![t] = "none"]
   /\ UNCHANGED <<fret, fj, cur, sidx, idle, key, looks, inj, hint, qclosed, dq, tokens, spinning,
                  alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, jst, runs, late>>
@@ -609,9 +632,9 @@ SdVarsRest == <<fret, fj, nret, cur, sidx, idle, key, looks, dq, tokens, spinnin
 SdStart ==
   /\ Unlocked
   /\ sdlock' = TRUE
-  /\ IF BUG = "shutdownstrand"
-       THEN /\ sdflag' = 1 /\ UNCHANGED qclosed /\ SetPc(SD, "sd_close")
-       ELSE /\ qclosed' = TRUE /\ UNCHANGED sdflag /\ SetPc(SD, "sd_flag")
+  /\ sdflag' = IF BUG = "shutdownstrand" THEN 1 ELSE sdflag
+  /\ qclosed' = IF BUG = "shutdownstrand" THEN qclosed ELSE TRUE
+  /\ SetPc(SD, IF BUG = "shutdownstrand" THEN "sd_close" ELSE "sd_flag")
   /\ UNCHANGED <<inj, hint, alive, wanted, occ, sdidx, joinset, fails, jst>> /\ UNCHANGED SdVarsRest
 
 SdFlag ==
@@ -630,43 +653,40 @@ SdClose ==
   /\ UNCHANGED <<fret, fj, cur, sidx, idle, key, looks, dq, tokens, spinning, waiters, epoch, runs, late>>
 
 \* alive_ == 0 && !consumer_sees_empty() -> spawn_locked(); unlock.
+SdDrainRest == <<inj, hint, qclosed, sdflag, sdidx, joinset, fj, cur, sidx, key, looks, dq, tokens,
+                 spinning, waiters, epoch, runs, late>>
 SdDrain ==
   /\ sdlock' = FALSE
   /\ nret' = [nret EXCEPT ![SD] = SdNret]
-  /\ IF alive = 0 /\ inj # <<>>
-       THEN SpawnLocked(SD, AfterLock)
-       ELSE /\ SetPc(SD, AfterLock) /\ UNCHANGED <<occ, alive, fret, idle, wanted, fails, jst>>
-  /\ UNCHANGED <<inj, hint, qclosed, sdflag, sdidx, joinset>>
-  /\ UNCHANGED <<fj, cur, sidx, key, looks, dq, tokens, spinning, waiters, epoch, runs, late>>
+  /\ \/ /\ alive = 0 /\ inj # <<>>
+        /\ SpawnLocked(SD, AfterLock)
+     \/ /\ ~(alive = 0 /\ inj # <<>>)
+        /\ SetPc(SD, AfterLock) /\ UNCHANGED <<occ, alive, fret, idle, wanted, fails, jst>>
+  /\ UNCHANGED SdDrainRest
 
-\* The fix of SPAWN FAILURE for shutdown's draining spawn: no thread will come, so fail
-\* every job still queued (pop each, Job CAS QUEUED -> CANCELLED with the error).
-SdFailDrain ==
-  /\ IF inj # <<>>
-       THEN /\ inj' = Tail(inj) /\ hint' = hint - 1
-            /\ jst' = IF jst[Head(inj)] = "queued" THEN [jst EXCEPT ![Head(inj)] = "failed"] ELSE jst
-            /\ UNCHANGED pc
-       ELSE /\ SetPc(SD, AfterLock) /\ UNCHANGED <<inj, hint, jst>>
-  /\ UNCHANGED <<qclosed, sdflag, alive, wanted, occ, sdlock, sdidx, joinset, fails>> /\ UNCHANGED SdVarsRest
-  /\ UNCHANGED nret
-
-\* cancel_queued(): each entry popped (injection) or stolen (slot by slot), cancelled if it
-\* is still QUEUED (Job::cancel's CAS), discarded.
-CancelIt(j) == IF jst[j] = "queued" THEN [jst EXCEPT ![j] = "cancelled"] ELSE jst
-SdCq ==
-  /\ IF sdidx = 0
-       THEN IF inj # <<>>
-              THEN /\ inj' = Tail(inj) /\ hint' = hint - 1 /\ jst' = CancelIt(Head(inj))
-                   /\ UNCHANGED <<dq, sdidx, pc>>
-              ELSE /\ sdidx' = 1 /\ UNCHANGED <<inj, hint, dq, jst, pc>>
-       ELSE IF sdidx <= MW
-         THEN IF dq[sdidx] # <<>>
-                THEN /\ dq' = [dq EXCEPT ![sdidx] = Tail(@)] /\ jst' = CancelIt(Head(dq[sdidx]))
-                     /\ UNCHANGED <<inj, hint, sdidx, pc>>
-                ELSE /\ sdidx' = sdidx + 1 /\ UNCHANGED <<inj, hint, dq, jst, pc>>
-         ELSE /\ SetPc(SD, "n_load") /\ UNCHANGED <<inj, hint, dq, jst, sdidx>>
+\* cancel_queued() ("sd_cq") and, after a failed draining spawn, fail_queued() ("sd_fq"):
+\* each entry popped (the injection queue) or stolen (slot by slot), ended if it is still
+\* QUEUED (Job::cancel's / withdraw's CAS: cancelled / failed), and discarded.
+EndIt(j, how) == [jst EXCEPT ![j] = IF jst[j] = "queued" THEN how ELSE jst[j]]
+SdDiscardStep(how, then) ==
+  \/ /\ sdidx = 0 /\ inj # <<>>
+     /\ inj' = Tail(inj) /\ hint' = hint - 1 /\ jst' = EndIt(Head(inj), how)
+     /\ UNCHANGED <<dq, sdidx, pc>>
+  \/ /\ sdidx = 0 /\ inj = <<>>
+     /\ sdidx' = 1 /\ UNCHANGED <<inj, hint, dq, jst, pc>>
+  \/ /\ sdidx \in Slots /\ dq[sdidx] # <<>>
+     /\ dq' = [dq EXCEPT ![sdidx] = Tail(dq[sdidx])] /\ jst' = EndIt(Head(dq[sdidx]), how)
+     /\ UNCHANGED <<inj, hint, sdidx, pc>>
+  \/ /\ sdidx \in Slots /\ dq[sdidx] = <<>>
+     /\ sdidx' = sdidx + 1 /\ UNCHANGED <<inj, hint, dq, jst, pc>>
+  \/ /\ sdidx = MW + 1
+     /\ SetPc(SD, then) /\ sdidx' = 0 /\ UNCHANGED <<inj, hint, dq, jst>>
+SdDiscard(how, then) ==
+  /\ SdDiscardStep(how, then)
   /\ UNCHANGED <<fret, fj, nret, cur, sidx, idle, key, looks, qclosed, tokens, spinning, alive,
                  waiters, epoch, sdflag, wanted, occ, sdlock, joinset, fails, runs, late>>
+SdCq == SdDiscard("cancelled", "n_load")
+SdFq == SdDiscard("failed", AfterLock)
 
 SdCollect ==
   /\ Unlocked
@@ -727,7 +747,7 @@ Thread(t) ==
     [] pc[t] = "sd_flag"     -> SdFlag
     [] pc[t] = "sd_close"    -> SdClose
     [] pc[t] = "sd_drain"    -> SdDrain
-    [] pc[t] = "sd_faildrain" -> SdFailDrain
+    [] pc[t] = "sd_fq"       -> SdFq
     [] pc[t] = "sd_cq"       -> SdCq
     [] pc[t] = "sd_collect"  -> SdCollect
     [] pc[t] = "sd_join"     -> SdJoin
@@ -755,7 +775,7 @@ WorkerPcs == {"absent", "f_own", "f_steal", "f_hint", "f_inj", "mint", "spin_ent
               "n_load", "n_bump", "n_wake"}
 SubPcs == {"s_push", "s_size", "s_done", "ap_spin", "ap_token", "ap_alive", "ap_spawn", "ap_done",
            "n_load", "n_bump", "n_wake"}
-SdPcs == {"sd_none", "sd_start", "sd_flag", "sd_close", "sd_drain", "sd_faildrain", "sd_cq",
+SdPcs == {"sd_none", "sd_start", "sd_flag", "sd_close", "sd_drain", "sd_fq", "sd_cq",
           "n_load", "n_bump", "n_wake", "sd_collect", "sd_join", "sd_done"}
 
 TypeOK ==
