@@ -74,12 +74,12 @@
 \* SPAWN FAILURE (issue 10; at most Fails times, std::thread's constructor throws):
 \*  BUG "norollback" (the code as reviewed): the exception leaves spawn_locked with the slot
 \*    occupied and alive_ counted: no thread runs, later submits see alive_ and start none.
-\*  the fix (BUG # "norollback"): roll back (slot free, alive_ as before) and report to the
-\*    submitter (submit throws); its job, already queued, still runs on an existing worker
-\*    (alive_ > 0 after the rollback: that worker is counted, so it will look), or, with no
-\*    worker alive, is failed now (Job CAS QUEUED -> CANCELLED, its future gets the error);
-\*    a later submit retries the spawn. shutdown()'s draining spawn that fails fails every
-\*    job still queued (no thread is left to run them).
+\*  the fix (BUG # "norollback"), as the executor branch implements it (9d46320, 5eba2f1):
+\*    the slot and alive_ are committed only once the thread exists (nothing to roll back);
+\*    after_push withdraws the submitter's job (CAS QUEUED -> failed: its future gets the
+\*    error) and submit throws, unless a worker started the job first (then it runs); a
+\*    later submit tries the spawn again. shutdown()'s draining spawn that fails runs
+\*    fail_queued(): every job still queued is withdrawn (failed) and discarded.
 \*
 \* ABSTRACTIONS (read before trusting a green run)
 \*  * Sequentially consistent memory (the code is seq_cst on every Dekker pair; Relacy
@@ -104,8 +104,8 @@
 \*    it over three steps (sdlock); every other locked step waits for it.
 \*
 \* BUG (seeded, separate cfgs):
-\*  "none"           the code as reviewed, with the fix of SPAWN FAILURE and with one
-\*                   cancel_wait() on the shutdown path (see "doublecancel")
+\*  "none"           the code as reviewed (main, 35f9c93), with the fix of SPAWN FAILURE and
+\*                   with one cancel_wait() on the shutdown path (see "doublecancel")
 \*  "doublecancel"   the code as reviewed: when sd_last's pop finds a job, the code falls
 \*                   into `if (job != nullptr) parking_.cancel_wait();` a second time
 \*  "shutdownstrand" before 2e4b443: the flag before injection_.close(), no draining spawn,
@@ -843,6 +843,17 @@ SettledThread(t) ==
 QueuedWork == \E j \in Jobs : jst[j] = "queued" /\ (j \in InInj \/ j \in InDeques)
 NoSleeperWhileWorkVisible ==
   ((\A t \in Threads : SettledThread(t)) /\ Sleepers # {}) => ~QueuedWork
+
+\* COVERAGE (each must FAIL in the model named: the behaviour is reachable; checked by hand,
+\* README.md). Not checked by the registered cfgs.
+CovNoSpinFind == ~\E w \in Slots : pc[w] = "spin_exit" /\ fj[w] # 0      \* ThreadPool.cfg
+CovNoWake == ~\E w \in Slots : pc[w] = "withdraw"                           \* ThreadPool.cfg
+CovNoDrainSpawn == ~(pc[SD] = "sd_drain" /\ alive = 0 /\ inj # <<>>)         \* ThreadPool.cfg
+CovNoRefused == \A j \in Jobs : jst[j] # "refused"                         \* ThreadPool.cfg
+CovNoFailed == \A j \in Jobs : jst[j] # "failed"                           \* ThreadPoolSpawnFail.cfg
+CovNoFailQueued == pc[SD] # "sd_fq"                                       \* ThreadPoolSpawnFail.cfg
+CovNoRetire == \A w \in Slots : pc[w] # "r_decide" \/ fj[w] # 0 \/ wanted \/ sdflag = 1  \* ThreadPoolRetire.cfg
+CovNoCancelled == \A j \in Jobs : jst[j] # "cancelled"                     \* ThreadPoolCancel.cfg
 
 \* LIVENESS (weak fairness of every thread's own steps; keep_alive timeouts are not fair).
 EveryJobSettles == \A j \in Jobs : <>Settled(j)
