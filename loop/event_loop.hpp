@@ -12,15 +12,17 @@
 //   2. if nothing is ready: spin up to `spin_budget` watching the inbox, then sleep in
 //      epoll_wait through the WakeGate handshake (announce, re-check, sleep) until the next
 //      timer, an fd event or a wake signal;
-//   3. dispatch fd events; move due timers to the ready queue;
+//   3. dispatch fd events (after the sleep, with the gate AWAKE again); move due timers to the
+//      ready queue (deadlines saturate: time_point::max() never fires; cancelled timers are
+//      pruned once they are more than half of a heap of more than 100);
 //   4. run the callbacks that were ready when the step began (later ones wait a turn), so a
 //      flood of posts cannot starve timers or tasks, and a callback that re-posts itself
 //      cannot starve the rest.
 //
 // THE LEDGER (stats()): every callback handed to call_soon, call_soon_threadsafe, call_later
 // or call_at is counted once as posted and once as exactly one of run, cancelled (a timer
-// handle cancelled before it fired), refused (the loop was closed: the post threw
-// LoopClosedError) or dropped (accepted, then discarded unrun by close()). Once the loop is
+// handle cancelled before it fired), refused (the post threw: LoopClosedError, or queuing it
+// threw std::bad_alloc) or dropped (accepted, then discarded unrun by close()). Once the loop is
 // closed and no thread is posting, posted = run + cancelled + refused + dropped.
 // Cross-thread posts are counted in per-thread slots (no shared RMW on the push path).
 //
@@ -31,7 +33,11 @@
 //
 // DEVIATIONS FROM ASYNCIO: stop() is thread-safe; call_soon/call_soon_threadsafe return
 // nothing (a cancellable Handle costs an allocation per post; timers return one); a closed
-// loop throws LoopClosedError (asyncio: RuntimeError).
+// loop throws LoopClosedError (asyncio: RuntimeError); each iteration drains the inbox before
+// the ready queue, so a call_soon_threadsafe that arrives before the next iteration runs
+// before an earlier call_soon (asyncio: one FIFO); misuse asyncio reports with ValueError /
+// RuntimeError (run_until_complete of another loop's future, a nested run) throws
+// InvalidStateError. docs/loop.md has the full list.
 #pragma once
 
 #include <sys/epoll.h>
