@@ -657,9 +657,15 @@ class EventLoop {
 #if defined(HANDOFF_MUTANT_LOOP_CLOSE_KEEPS_RUNNING_LOOP)
     NoRunningLoopScope() noexcept {}  // MUTANT: close() from another loop's callback frees a frame under its job
 #else
-    NoRunningLoopScope() noexcept : saved(std::exchange(detail::t_running_loop, nullptr)) {}
-    ~NoRunningLoopScope() { detail::t_running_loop = saved; }
+    NoRunningLoopScope() noexcept
+        : saved(std::exchange(detail::t_running_loop, nullptr)),
+          saved_forbidden(std::exchange(detail::t_blocking_wait_forbidden, nullptr)) {}
+    ~NoRunningLoopScope() {
+      detail::t_running_loop = saved;
+      detail::t_blocking_wait_forbidden = saved_forbidden;
+    }
     EventLoop* saved;
+    const char* saved_forbidden;
 #endif
     NoRunningLoopScope(const NoRunningLoopScope&) = delete;
     NoRunningLoopScope& operator=(const NoRunningLoopScope&) = delete;
