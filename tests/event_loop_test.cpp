@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -277,8 +278,54 @@ TEST_CASE("wake counters: at most one signal per sleep, spurious returns only af
   check_ledger(s);
 }
 
+namespace {
+// The poll seam of the spin-budget test: each blocking poll first has another thread post one
+// callback (and joins it), then polls. The post is made while the loop is inside its sleep
+// (the gate says SLEEPING), so "a post to a sleeping loop" holds by construction, not by
+// timing. Loop thread only.
+EventLoop* g_poll_loop = nullptr;
+int g_poll_posts_left = 0;
+int g_poll_ran = 0;
+int post_then_poll(int epfd, epoll_event* events, int max_events, const timespec* timeout) {
+  const bool blocking = timeout == nullptr || timeout->tv_sec != 0 || timeout->tv_nsec != 0;
+  if (blocking && g_poll_posts_left > 0) {
+    --g_poll_posts_left;
+    std::thread poster([] {
+      g_poll_loop->call_soon_threadsafe([] {
+        if (++g_poll_ran == 20) g_poll_loop->stop();
+      });
+    });
+    poster.join();
+  }
+  return ::epoll_pwait2(epfd, events, max_events, timeout, nullptr);
+}
+}  // namespace
+
 TEST_CASE("spin budget: 0 sleeps at once; a long budget takes posts without sleeping",
           "[event_loop][wake]") {
+  {
+    // Budget 0: an idle loop sleeps at once, so each of the 20 posts (made from inside a
+    // sleep, see post_then_poll) costs exactly one wake signal. (This case used to post 1 ms
+    // apart and expect 20 sleeps, which failed under load: it depended on scheduling.)
+    EventLoop::Options opts;
+    opts.spin_budget = 0ns;
+    EventLoop loop(opts);
+    g_poll_loop = &loop;
+    g_poll_posts_left = 20;
+    g_poll_ran = 0;
+    loop.set_poll_function_for_test(&post_then_poll);
+    loop.run_forever();
+    loop.close();
+    const LoopStats none = loop.stats();
+    CHECK(g_poll_ran == 20);
+    CHECK(none.sleeps >= 20);
+    CHECK(none.wake_signals == 20);
+    CHECK(none.wakeups == 20);
+    CHECK(none.spurious_wakeups == 0);
+    check_wake_bounds(none);
+    check_ledger(none);
+  }
+  // A long budget: posts 1 ms apart all arrive within it, so the loop never sleeps.
   auto run_with = [](std::chrono::nanoseconds budget) {
     EventLoop::Options opts;
     opts.spin_budget = budget;
@@ -302,9 +349,6 @@ TEST_CASE("spin budget: 0 sleeps at once; a long budget takes posts without slee
     check_ledger(s);
     return s;
   };
-  const LoopStats none = run_with(0ns);
-  CHECK(none.sleeps >= 20);  // slept between posts 1 ms apart
-  CHECK(none.wake_signals >= 1);
   const LoopStats spin = run_with(std::chrono::seconds(30));
   CHECK(spin.sleeps == 0);  // every post arrived within the budget; stop() too
   CHECK(spin.wake_signals == 0);
