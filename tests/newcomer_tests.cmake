@@ -1,6 +1,7 @@
 # Unit tests of issue 11's "newcomer" work: the natural run_in_executor forms (GCC PR 100611)
 # and asyncio.wait / as_completed (loop/wait.hpp). Included from tests/CMakeLists.txt.
 handoff_add_unit_test(run_in_executor_natural_test)  # executor/run_in_executor.hpp, every form a user writes
+handoff_add_unit_test(wait_test)                     # loop/wait.hpp: asyncio.wait, as_completed
 
 set(handoff_gcc_promoted_captures OFF)
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 14)
