@@ -271,3 +271,20 @@ TEST_CASE("as_completed: cancelling the task in next() takes nothing; a later ne
   CHECK(l.run(in_order->next()) == 9);
   CHECK(in_order->remaining() == 0);
 }
+
+TEST_CASE("as_completed: futures that completed while nobody awaited come out in completion order",
+          "[as_completed]") {
+  Loop l;
+  auto fs = l.futures(3);
+  auto seen = l.run([](std::vector<Future<int>> f) -> Task<std::vector<int>> {
+    AsCompleted<int> in_order = as_completed(f);
+    f[2].set_result(2);  // completion order 2, 0, 1 — all before the first next()
+    f[0].set_result(0);
+    f[1].set_result(1);
+    co_await sleep(0ns);  // let the done callbacks run (a loop iteration, as in asyncio)
+    std::vector<int> out;
+    while (in_order.has_next()) out.push_back(co_await in_order.next());
+    co_return out;
+  }(fs));
+  CHECK(seen == std::vector<int>{2, 0, 1});
+}
