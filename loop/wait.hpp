@@ -35,7 +35,7 @@
 // MECHANISM (both): a CompletionWatch adds one done callback to each future, records the
 // completion order and, when its wake condition holds, completes a private wake future; the
 // awaiting task parks on that with wait_for.hpp's FutureWait (deadline timer, cancellation,
-// stale-wake guard). The callbacks cannot be removed (FutureBase has no
+// stale-wake guard). as_completed's timeout is a timer set at the call, as asyncio's. The callbacks cannot be removed (FutureBase has no
 // remove_done_callback): each stays on its future (holding a weak reference to the watch)
 // until the future completes — so waiting again and again on a future that stays pending grows
 // its callback list by one small callback per wait.
@@ -74,20 +74,17 @@ namespace detail {
 
 // Watches futures for wait() and as_completed() (see MECHANISM above). Loop thread only.
 template <class T>
-class CompletionWatch {
+class CompletionWatch : public std::enable_shared_from_this<CompletionWatch<T>> {
  public:
   // Decides, when the future at `index` has just completed, whether to wake the parked task.
   using WakeIf = std::function<bool(FutureBase& completed, std::size_t finished, std::size_t total)>;
 
   static std::shared_ptr<CompletionWatch> start(EventLoop& loop, std::vector<Future<T>> futs,
-                                                WakeIf wake_if,
-                                                std::optional<EventLoop::time_point> record_until,
-                                                const char* who) {
+                                                WakeIf wake_if, const char* who) {
     for (const auto& f : futs) {
       if (!f) throw InvalidStateError(std::string(who) + " of an empty Future");
     }
-    auto w = std::shared_ptr<CompletionWatch>(
-        new CompletionWatch(loop, std::move(futs), std::move(wake_if), record_until));
+    auto w = std::shared_ptr<CompletionWatch>(new CompletionWatch(loop, std::move(futs), std::move(wake_if)));
     // A weak reference: the watch holds the futures, so a strong one would be a cycle that
     // leaks a future nobody completes. The watch lives as long as its user (wait()'s frame,
     // an AsCompleted, a pending next()); completions after that have nobody to tell.
@@ -99,6 +96,18 @@ class CompletionWatch {
     }
     return w;
   }
+
+  // as_completed's timeout, asyncio's way: a timer at the deadline marks the watch expired
+  // (and wakes a parked next()); completions whose callbacks run after it are not delivered.
+  // A done callback queued before the timer became due runs before it (due timers join the
+  // ready queue behind what is already there), so a future already done is never lost.
+  void expire_at(EventLoop::time_point deadline) {
+    std::weak_ptr<CompletionWatch> weak = this->weak_from_this();
+    expiry_ = loop_->call_at(deadline, [weak] {
+      if (auto live = weak.lock()) live->expire();
+    });
+  }
+  bool expired() const noexcept { return expired_; }
 
   // co_await it: park the current task until the wake condition held (since the last park),
   // the deadline passed, or the task is cancelled.
@@ -115,23 +124,28 @@ class CompletionWatch {
   // callback) is released now, not when the last watched future completes.
   void finish() {
     if (wake_ && !wake_.done()) wake_.cancel();
+    expiry_.cancel();
   }
 
   std::vector<Future<T>>& futures() noexcept { return futs_; }
   // Indices of completed futures, in completion order, not yet taken by as_completed.
   std::deque<std::size_t>& completed() noexcept { return completed_; }
-  bool past(std::optional<EventLoop::time_point> t) const { return t && loop_->time() >= *t; }
 
  private:
-  CompletionWatch(EventLoop& loop, std::vector<Future<T>> futs, WakeIf wake_if,
-                  std::optional<EventLoop::time_point> record_until)
-      : loop_(&loop), futs_(std::move(futs)), wake_if_(std::move(wake_if)), record_until_(record_until) {}
+  CompletionWatch(EventLoop& loop, std::vector<Future<T>> futs, WakeIf wake_if)
+      : loop_(&loop), futs_(std::move(futs)), wake_if_(std::move(wake_if)) {}
 
   void on_done(std::size_t i) {
     ++finished_;
-    if (past(record_until_)) return;  // as_completed after its deadline: not delivered
+    if (expired_) return;  // as_completed after its timeout: not delivered
     completed_.push_back(i);
-    if (!wake_if_(*futs_[i].state(), finished_, futs_.size())) return;
+    if (wake_if_(*futs_[i].state(), finished_, futs_.size())) wake();
+  }
+  void expire() {
+    expired_ = true;
+    wake();
+  }
+  void wake() {
     triggered_ = true;
     if (wake_ && !wake_.done()) wake_.set_result();
   }
@@ -139,11 +153,12 @@ class CompletionWatch {
   EventLoop* loop_;
   std::vector<Future<T>> futs_;
   WakeIf wake_if_;
-  std::optional<EventLoop::time_point> record_until_;
   std::deque<std::size_t> completed_;
   std::size_t finished_ = 0;
   Future<void> wake_;
   bool triggered_ = false;
+  bool expired_ = false;
+  TimerHandle expiry_;
 };
 
 inline std::optional<EventLoop::time_point> deadline_of(EventLoop& loop,
@@ -167,7 +182,7 @@ Task<WaitResult<T>> wait(std::vector<Future<T>> futs, ReturnWhen return_when = R
         return finished == total || return_when == ReturnWhen::FIRST_COMPLETED ||
                (return_when == ReturnWhen::FIRST_EXCEPTION && !f.cancelled() && f.exception() != nullptr);
       },
-      std::nullopt, "wait()");
+      "wait()");
   const Why why = co_await watch->park(detail::deadline_of(loop, timeout));
   watch->finish();
   if (why == Why::Cancelled) detail::current_task("wait()").throw_if_cancelled();
@@ -188,19 +203,18 @@ class AsCompleted {
   // TimeoutError once the deadline has passed with nothing completed waiting.
   Task<T> next() {
     if (!has_next()) throw InvalidStateError("as_completed(): next() after every result was taken");
-    return next_of(watch_, deadline_, taken_);
+    return next_of(watch_, taken_);
   }
 
  private:
   template <class U>
   friend AsCompleted<U> as_completed(std::vector<Future<U>>, std::optional<std::chrono::nanoseconds>);
-  AsCompleted(std::shared_ptr<detail::CompletionWatch<T>> w, std::optional<EventLoop::time_point> deadline)
-      : watch_(std::move(w)), deadline_(deadline), total_(watch_->futures().size()) {}
+  explicit AsCompleted(std::shared_ptr<detail::CompletionWatch<T>> w)
+      : watch_(std::move(w)), total_(watch_->futures().size()) {}
 
   // A coroutine of its own (not a member): the Task keeps the watch alive, whatever happens
   // to the AsCompleted object.
-  static Task<T> next_of(std::shared_ptr<detail::CompletionWatch<T>> w,
-                         std::optional<EventLoop::time_point> deadline, std::shared_ptr<std::size_t> taken) {
+  static Task<T> next_of(std::shared_ptr<detail::CompletionWatch<T>> w, std::shared_ptr<std::size_t> taken) {
     using Why = detail::FutureWait::Why;
     for (;;) {
       if (*taken >= w->futures().size()) {  // another task's next() took the last one meanwhile
@@ -213,18 +227,17 @@ class AsCompleted {
         if (*taken == w->futures().size()) w->finish();
         co_return f.result();
       }
-      if (w->past(deadline)) {
+      if (w->expired()) {
         ++*taken;
         if (*taken == w->futures().size()) w->finish();
         throw TimeoutError("as_completed(): the timeout passed before every future was done");
       }
-      const Why why = co_await w->park(deadline);
+      const Why why = co_await w->park(std::nullopt);  // woken by a completion or the expiry
       if (why == Why::Cancelled) detail::current_task("as_completed()").throw_if_cancelled();
     }
   }
 
   std::shared_ptr<detail::CompletionWatch<T>> watch_;
-  std::optional<EventLoop::time_point> deadline_;
   std::size_t total_;
   std::shared_ptr<std::size_t> taken_ = std::make_shared<std::size_t>(0);
 };
@@ -234,11 +247,12 @@ template <class T>
 AsCompleted<T> as_completed(std::vector<Future<T>> futs,
                             std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
   EventLoop& loop = get_running_loop();
-  const auto deadline = detail::deadline_of(loop, timeout);
   auto watch = detail::CompletionWatch<T>::start(
-      loop, std::move(futs), [](FutureBase&, std::size_t, std::size_t) { return true; }, deadline,
-      "as_completed()");
-  return AsCompleted<T>(std::move(watch), deadline);
+      loop, std::move(futs), [](FutureBase&, std::size_t, std::size_t) { return true; }, "as_completed()");
+  if (timeout) {
+    if (auto deadline = detail::deadline_after(loop, *timeout)) watch->expire_at(*deadline);
+  }
+  return AsCompleted<T>(std::move(watch));
 }
 
 }  // namespace handoff
