@@ -54,6 +54,7 @@
 #include "thread_pool_executor.hpp"
 
 // Set to 0 to turn the GCC PR 100611 check off (a compiler known to be fixed), to 1 to force it.
+// The default covers GCC < 14: measured on 12.2; 13 assumed affected, 14 assumed fixed.
 #ifndef HANDOFF_GCC_PROMOTED_CAPTURES
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 14
 #define HANDOFF_GCC_PROMOTED_CAPTURES 1
