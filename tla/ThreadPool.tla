@@ -844,6 +844,12 @@ QueuedWork == \E j \in Jobs : jst[j] = "queued" /\ (j \in InInj \/ j \in InDeque
 NoSleeperWhileWorkVisible ==
   ((\A t \in Threads : SettledThread(t)) /\ Sleepers # {}) => ~QueuedWork
 
+\* A schedule for ThreadPoolBuggyNoBaton.cfg (CONSTRAINT: the states explored are a subset of
+\* the reachable ones, so a violation found under it is a real trace): once job 3 is pushed,
+\* worker 2 stays asleep -- the shape of the burst (ThreadPoolBurst.cfg checks the fixed code
+\* without it).
+BurstSchedule == (MW >= 2 /\ NJ >= 3 /\ jst[3] # "new") => pc[2] = "sleeping"
+
 \* COVERAGE (each must FAIL in the model named: the behaviour is reachable; checked by hand,
 \* README.md). Not checked by the registered cfgs.
 CovNoSpinFind == ~\E w \in Slots : pc[w] = "spin_exit" /\ fj[w] # 0      \* ThreadPool.cfg
