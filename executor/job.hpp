@@ -35,6 +35,12 @@
 
 namespace handoff::detail {
 
+// TEST SEAM (null in production; thread-local, so it affects only the thread that sets it):
+// Job::cancel() calls it on the thread whose CAS won, right after the CAS, so a test can hold
+// a cancellation there while the pool discards the job, shuts down and is destroyed
+// (tests/executor_test.cpp, "a cancel() held after its claim ...").
+inline thread_local void (*t_cancel_claimed_hook)() = nullptr;
+
 // What a job reports to the executor that queued it (the cancellation half of the ledger).
 struct JobLedger {
   // relaxed RMW: a statistic, read after the threads that cancel have synchronized.
@@ -66,6 +72,7 @@ class Job {
                                         std::memory_order_seq_cst)) {  // failure: it started or was cancelled
       return false;
     }
+    if (t_cancel_claimed_hook != nullptr) t_cancel_claimed_hook();
     if (ledger_ != nullptr) ledger_->count_cancelled();
     complete_with(std::make_exception_ptr(CancelledError("the job was cancelled before it started")));
     return true;

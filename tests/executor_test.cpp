@@ -293,3 +293,48 @@ TEST_CASE("a trickle of jobs to sleeping workers: every job runs, parks and wake
   CHECK(s.parks > 0);
   CHECK(s.wakeups <= s.parks);
 }
+
+// ---- issue 10: a cancellation racing the pool's teardown --------------------------------
+namespace {
+// The test seam detail::t_cancel_claimed_hook holds the canceller right after its CAS won.
+Gate* g_cancel_claimed = nullptr;
+Gate* g_cancel_resume = nullptr;
+void hold_cancel_after_claim() {
+  g_cancel_claimed->open();
+  g_cancel_resume->wait();
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("a cancel() held after its claim while the pool shuts down and is destroyed: "
+                   "the ledger is complete when shutdown(true) returns, the pool is not touched after",
+                   "[executor][cancel][lifetime]", ThreadPoolExecutor, MutexThreadPool) {
+  Gate gate, started, claimed, resume;
+  g_cancel_claimed = &claimed;
+  g_cancel_resume = &resume;
+  auto pool = std::make_unique<TestType>(1);
+  auto blocker = pool->submit([&] {
+    started.open();
+    return gate.wait();
+  });
+  REQUIRE(started.wait());
+  auto queued = pool->submit([] { return 7; });  // behind the blocker on the only worker
+  bool cancel_won = false;
+  std::thread canceller([&] {
+    detail::t_cancel_claimed_hook = &hold_cancel_after_claim;
+    cancel_won = queued.cancel();  // wins its CAS, then waits in the seam until `resume`
+    detail::t_cancel_claimed_hook = nullptr;
+  });
+  REQUIRE(claimed.wait());  // the job is CANCELLED; the canceller has not returned
+  gate.open();
+  pool->shutdown(true);  // the worker runs the blocker, discards the cancelled job, exits
+  const ExecutorStats s = pool->stats();
+  CHECK(s.cancelled == 1);  // counted before shutdown(true) returned, not by the late canceller
+  CHECK(s.run == 1);
+  check_balanced(*pool);
+  pool.reset();  // destroyed while the cancel() is still in flight (ASan: no use after free)
+  resume.open();
+  canceller.join();
+  CHECK(cancel_won);
+  CHECK(queued.cancelled());
+  CHECK(blocker.get());
+}
