@@ -8,9 +8,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -337,4 +340,212 @@ TEMPLATE_TEST_CASE("a cancel() held after its claim while the pool shuts down an
   CHECK(cancel_won);
   CHECK(queued.cancelled());
   CHECK(blocker.get());
+}
+
+// ---- issue 10: thread creation fails (through Options::start_thread, the test seam) -----
+namespace {
+// A thread factory that fails with EAGAIN (as pthread_create does at the process's limit)
+// while `fail` is set.
+struct FlakySpawner {
+  std::atomic<bool> fail{false};  // test switch; set while no creation is in progress
+  std::function<std::thread(std::function<void()>)> hook() {
+    return [this](std::function<void()> body) {
+      if (fail.load()) throw std::system_error(EAGAIN, std::generic_category(), "pthread_create");
+      return std::thread(std::move(body));
+    };
+  }
+};
+
+ThreadPoolExecutor::Options flaky_options(FlakySpawner& sp, int max_workers) {
+  ThreadPoolExecutor::Options o;
+  o.max_workers = max_workers;
+  o.keep_alive = std::chrono::hours(1);  // no retirement: the counts below are exact
+  o.start_thread = sp.hook();
+  return o;
+}
+
+// submit() must throw the creation failure as std::system_error naming the call.
+template <class F>
+void check_submit_reports_spawn_failure(ThreadPoolExecutor& pool, F fn) {
+  try {
+    (void)pool.submit(std::move(fn));
+    FAIL("submit() returned although no thread could be started for its job");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == std::errc::resource_unavailable_try_again);
+    CHECK_THAT(e.what(), Catch::Contains("ThreadPoolExecutor::submit(): could not start a worker thread"));
+  }
+}
+
+template <class T>
+void check_not_stranded(ThreadFuture<T>& f, const char* what) {
+  if (!f.wait_for(20s)) FAIL("STRANDED: " << what << " never ran (no thread was started for it)");
+}
+}  // namespace
+
+TEST_CASE("thread creation fails on the first submit (no thread alive): submit throws, nothing is "
+          "counted, the next submit retries and runs", "[executor][spawn_failure]") {
+  FlakySpawner sp;
+  sp.fail = true;
+  ThreadPoolExecutor pool(flaky_options(sp, 1));
+  std::atomic<bool> withdrawn_ran{false};
+  check_submit_reports_spawn_failure(pool, [&] { withdrawn_ran = true; });
+  ExecutorStats s = pool.stats();
+  CHECK(s.spawn_failures == 1);
+  CHECK(s.threads_started == 0);  // the counters never said a thread was alive
+  CHECK(s.threads_alive == 0);
+  sp.fail = false;
+  auto f = pool.submit([] { return 2; });  // the retry: starts the thread
+  check_not_stranded(f, "the job submitted after a failed thread creation");
+  CHECK(f.get() == 2);
+  pool.shutdown(true);
+  s = pool.stats();
+  CHECK_FALSE(withdrawn_ran.load());  // withdrawn: never runs
+  CHECK(s.threads_started == 1);
+  CHECK(s.cancelled == 1);  // the withdrawn job, discarded by the worker
+  check_balanced(pool);
+}
+
+TEST_CASE("thread creation fails while growing with a thread alive: the job is withdrawn, the "
+          "alive thread is unaffected, a later submit grows the pool", "[executor][spawn_failure]") {
+  FlakySpawner sp;
+  ThreadPoolExecutor pool(flaky_options(sp, 2));
+  Gate gate, started;
+  auto blocker = pool.submit([&] {
+    started.open();
+    return gate.wait();
+  });
+  REQUIRE(started.wait());  // the only thread is busy: the next job needs a second one
+  sp.fail = true;
+  std::atomic<bool> withdrawn_ran{false};
+  check_submit_reports_spawn_failure(pool, [&] { withdrawn_ran = true; });
+  ExecutorStats s = pool.stats();
+  CHECK(s.threads_started == 1);
+  CHECK(s.threads_alive == 1);
+  CHECK(s.spawn_failures == 1);
+  sp.fail = false;
+  auto grown = pool.submit([] { return 3; });  // retries the growth while the blocker still runs
+  check_not_stranded(grown, "the job submitted after a failed growth");
+  CHECK(grown.get() == 3);
+  gate.open();
+  CHECK(blocker.get());
+  pool.shutdown(true);
+  s = pool.stats();
+  CHECK_FALSE(withdrawn_ran.load());
+  CHECK(s.threads_started == 2);
+  CHECK(s.run == 2);
+  CHECK(s.cancelled == 1);
+  check_balanced(pool);
+}
+
+TEST_CASE("thread creation always fails: every submit throws, shutdown(true) returns, the "
+          "withdrawn jobs are discarded and counted", "[executor][spawn_failure]") {
+  FlakySpawner sp;
+  sp.fail = true;
+  std::atomic<int> ran{0};
+  ExecutorStats s;
+  {
+    ThreadPoolExecutor pool(flaky_options(sp, 2));
+    for (int i = 0; i < 3; ++i) check_submit_reports_spawn_failure(pool, [&] { ++ran; });
+    CHECK(pool.stats().spawn_failures == 3);  // each submit retried the creation
+    pool.shutdown(true);  // its own attempt to start a draining thread fails too: no throw
+    s = pool.stats();
+  }  // the destructor: shutdown(true) again
+  CHECK(ran.load() == 0);
+  CHECK(s.threads_started == 0);
+  CHECK(s.cancelled == 3);  // discarded by shutdown() itself: no thread ever existed
+  INFO("submitted=" << s.submitted << " run=" << s.run << " cancelled=" << s.cancelled);
+  CHECK(s.balanced());
+}
+
+TEST_CASE("a submit from inside a job whose growth fails: the job's code sees the error, the "
+          "child is withdrawn", "[executor][spawn_failure]") {
+  FlakySpawner sp;
+  ThreadPoolExecutor pool(flaky_options(sp, 2));
+  std::atomic<bool> child_ran{false};
+  auto parent = pool.submit([&] {
+    sp.fail = true;
+    try {
+      (void)pool.submit([&] { child_ran = true; });  // onto this worker's deque; needs a thread
+      return std::string("no error");
+    } catch (const std::system_error& e) {
+      return std::string(e.what());
+    }
+  });
+  CHECK_THAT(parent.get(), Catch::Contains("could not start a worker thread"));
+  pool.shutdown(true);
+  CHECK_FALSE(child_ran.load());
+  check_balanced(pool);
+  CHECK(pool.stats().cancelled == 1);
+}
+
+// ---- issue 10: map(timeout) cancels the rest as the TimeoutError is raised ---------------
+TEMPLATE_TEST_CASE("map: a TimeoutError from next() cancels the jobs not yet started at once",
+                   "[executor][map]", ThreadPoolExecutor, MutexThreadPool) {
+  TestType pool(1);
+  Gate gate, started;
+  std::atomic<int> ran{0};
+  auto results = pool.map(
+      [&](int x) {
+        ++ran;
+        if (x == 0) {
+          started.open();
+          gate.wait();  // holds the only worker: jobs 1 and 2 stay queued
+        }
+        return x;
+      },
+      std::vector<int>{0, 1, 2}, 30ms);
+  REQUIRE(started.wait());
+  CHECK_THROWS_AS(results.next(), TimeoutError);  // job 0 is still running: the gate is closed
+  gate.open();
+  pool.shutdown(true);  // `results` is still alive: only the TimeoutError can have cancelled them
+  CHECK(ran.load() == 1);
+  CHECK(pool.stats().cancelled == 2);
+  CHECK_FALSE(results.has_next());
+  CHECK_THROWS_WITH(results.next(), Catch::Contains("ended with a TimeoutError"));
+  check_balanced(pool);
+}
+
+// ---- issue 10: back-to-back submit().get() reuses the idle thread ------------------------
+TEST_CASE("back-to-back submit().get() on max_workers = 8: 100 calls start at most 2 threads",
+          "[executor][lazy]") {
+  ThreadPoolExecutor::Options o;
+  o.max_workers = 8;
+  o.keep_alive = std::chrono::hours(1);  // no retirement during the test
+  ThreadPoolExecutor pool(o);
+  for (int i = 0; i < 100; ++i) REQUIRE(pool.submit([i] { return i; }).get() == i);
+  const ExecutorStats s = pool.stats();
+  INFO("threads_started=" << s.threads_started);
+  CHECK(s.threads_started <= 2);
+  pool.shutdown();
+  check_balanced(pool);
+}
+
+TEST_CASE("back-to-back submit().get() while the worker still runs the last job's done-callback: "
+          "the next submit counts on it, one thread in all", "[executor][lazy]") {
+  ThreadPoolExecutor::Options o;
+  o.max_workers = 8;
+  o.keep_alive = std::chrono::hours(1);
+  ThreadPoolExecutor pool(o);
+  std::vector<std::unique_ptr<Gate>> gates;  // alive until the pool is shut down
+  Gate* callback_gate = nullptr;  // the previous job's worker waits on it in a done-callback
+  for (int i = 0; i < 100; ++i) {
+    auto run = std::make_unique<Gate>();
+    auto cb = std::make_unique<Gate>();
+    auto f = pool.submit([r = run.get(), i] { return r->wait() ? i : -1; });
+    // Forced interleaving: the previous job's worker is still inside its done-callback (its
+    // result was published; it has not looked for work yet) when the submit above ran.
+    if (callback_gate != nullptr) callback_gate->open();
+    f.add_done_callback([c = cb.get()] { c->wait(); });  // before the job can finish
+    run->open();
+    REQUIRE(f.get() == i);  // returns while the worker waits in the callback
+    callback_gate = cb.get();
+    gates.push_back(std::move(run));
+    gates.push_back(std::move(cb));
+  }
+  callback_gate->open();
+  const ExecutorStats s = pool.stats();
+  INFO("threads_started=" << s.threads_started);
+  CHECK(s.threads_started == 1);
+  pool.shutdown();
+  check_balanced(pool);
 }
