@@ -148,7 +148,7 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
       if (alive_.load(std::memory_order_seq_cst) == 0 && !injection_.consumer_sees_empty()) {  // under the lock
         try {
           spawn_locked("ThreadPoolExecutor::shutdown()");
-        } catch (const std::system_error&) {
+        } catch (...) {
           no_thread = std::current_exception();  // no thread can drain the queue: fail its jobs below
         }
       }
@@ -200,13 +200,21 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
     // not given back: tokens may undercount idle workers, never overcount them.
     const bool counted = take_idle_token();
     Slot* mine = current_slot();
+    if (mine != nullptr) {
+      bump(mine->submitted);
+    } else {
+      try {
+        submitted_outside_.add();  // may allocate this thread's counter slot
+      } catch (...) {
+        job->refuse(std::current_exception());  // not counted at all: the ledger is unchanged
+        throw;
+      }
+    }
     try {
       if (mine != nullptr) {
-        bump(mine->submitted);
         if (is_shutdown()) return refuse(job, "submit() from a job after shutdown()");
         mine->deque.push(job);  // seq_cst inside: the Dekker partner of a parking worker's re-check
       } else {
-        submitted_outside_.add();
         if (injection_.push(job) != PushResult::Pushed) return refuse(job, "submit() after shutdown()");
         // seq_cst: after the push; the parking worker's re-check reads it after its announcement.
         injection_size_.fetch_add(1, std::memory_order_seq_cst);  // pairs with has_injected()
@@ -291,7 +299,7 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
     if (alive_.load(std::memory_order_seq_cst) >= opts_.max_workers) return;  // pairs with retire()'s decrement
     try {
       spawn();
-    } catch (const std::system_error&) {
+    } catch (...) {  // std::system_error; or whatever a custom Options::start_thread threw
       // No thread could be started (docs/executor.md, "Thread creation failure"). Withdraw
       // the job (its future gets the error; a worker discards and counts it later) and tell
       // the submitter. If a worker started the job first, a thread existed for it: it runs,
@@ -354,6 +362,9 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
       ++spawn_failures_;
       throw std::system_error(std::make_error_code(std::errc::not_enough_memory),
                               std::string(call) + ": could not start a worker thread (out of memory)");
+    } catch (...) {  // a custom Options::start_thread's own error: passed on as it is
+      ++spawn_failures_;
+      throw;
     }
 #if !defined(HANDOFF_MUTANT_POOL_SPAWN_NO_ROLLBACK)
     commit_spawn(*free_slot);
