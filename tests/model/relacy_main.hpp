@@ -45,7 +45,16 @@
 //     honest wait is not reported as a livelock and a real one is reported as a failed
 //     assertion naming the loop;
 //   * checks use HANDOFF_MODEL_CHECK(cond, "[scenario] what went wrong"): the message becomes
-//     Relacy's verdict, and mutant checks match it.
+//     Relacy's verdict, and mutant checks match it;
+//   * LIFETIME (bug class 15): the scenario's owning object (the inbox, the loop's core, the
+//     deque, the executor, the channel ...) is a model::Owned<T>, and the thread that owns it
+//     calls destroy() at the first point where it believes all work is finished (typically
+//     right after a model::Join says the threads it must wait for have left). destroy() runs
+//     ~T and poisons the storage, which stays allocated (quarantined, so Relacy cannot hand it
+//     to a later allocation) until the suite is destroyed; any later operation on an
+//     rl::atomic (so every sync::atomic), rl::var or rl::mutex inside it is reported as
+//     ACCESS TO FREED MEMORY, at the line that made it. (Plain fields are not watched: Relacy
+//     only knows its own types.)
 #pragma once
 
 #include <algorithm>
@@ -62,6 +71,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 
@@ -182,6 +192,114 @@ class Poller {
   int polls_ = 0;
   int limit_;
   const char* msg_;
+};
+
+// ---- lifetime: destroy-as-soon-as-done, poisoned -------------------------------------------
+//
+//   model::Owned<MpscInbox> inbox;                 // a suite member; created in its constructor
+//   model::Join others{2};                         // the two threads the owner must wait for
+//   thread 0..1:  ... use *inbox ...; others.leave();
+//   thread 2:     ... others.await(); inbox.destroy();   // the owner: all work is done
+//   after():      checks on bookkeeping only; inbox.alive() is false
+//
+// A late access through inbox.get() / inbox-> (the pointer stays as a dangling reference,
+// which is what a real late caller would hold) fails the test with ACCESS TO FREED MEMORY.
+//
+// Why not new/delete: relacy.hpp's replacement operator new/delete are inline and it does not
+// replace the sized operator delete, so a delete expression would hand Relacy's memory to
+// libc's free(). Why the memset: Relacy recognizes a destroyed rl::atomic/rl::var only by a
+// magic number its destructor clears, a store GCC drops as dead (-flifetime-dse). Why
+// quarantine: rl_free() puts the block on a per-size free list, and a later allocation of the
+// same size would construct fresh, valid objects over the poison.
+template <class T>
+class Owned {
+ public:
+  Owned() = default;
+  template <class... A>
+  explicit Owned(A&&... args) {
+    create(std::forward<A>(args)...);
+  }
+  ~Owned() { release(); }
+  Owned(const Owned&) = delete;
+  Owned& operator=(const Owned&) = delete;
+
+  // Constructs T on Relacy's heap, aligned as T needs (Relacy's malloc gives 16 bytes; several
+  // primitives are alignas(64)). At most once per Owned.
+  template <class... A>
+  T& create(A&&... args) {
+    RL_VERIFY(raw_ == nullptr);
+    raw_ = ::rl::rl_malloc(sizeof(T) + alignof(T), RL_INFO);
+    void* p = raw_;
+    std::size_t space = sizeof(T) + alignof(T);
+    p = std::align(alignof(T), sizeof(T), p, space);
+    obj_ = std::construct_at(static_cast<T*>(p), std::forward<A>(args)...);
+    alive_ = true;
+    return *obj_;
+  }
+
+  // The owner's "all work is finished": run ~T now and poison what is left. A second destroy()
+  // is a test bug (reported as a failed assertion). Relacy runs every modelled thread as a
+  // fiber on one OS thread and switches only inside an rl operation, so no other thread runs
+  // between the destructor and the poison.
+  void destroy(handoff::sync::relacy_detail::site l = handoff::sync::relacy_detail::site::current()) {
+    if (!alive_) {
+      ::rl::ctx().fail_test("model::Owned::destroy() of an object that is not alive",
+                            ::rl::test_result_user_assert_failed, handoff::sync::relacy_detail::info(l));
+      return;
+    }
+    alive_ = false;
+    std::destroy_at(obj_);
+    poison(obj_, sizeof(T));
+  }
+
+  bool alive() const noexcept { return alive_; }
+  // The object, alive or not: a late access through a destroyed one is what the poison catches.
+  T* get() const noexcept { return obj_; }
+  T& operator*() const noexcept { return *obj_; }
+  T* operator->() const noexcept { return obj_; }
+
+  // Fill destroyed storage with a pattern no Relacy signature has, and keep the compiler from
+  // dropping the stores (the memory is read again only by a buggy late access).
+  static void poison(void* p, std::size_t n) noexcept {
+    std::memset(p, 0xdd, n);
+    asm volatile("" : : "r"(p) : "memory");
+  }
+
+ private:
+  void release() {
+    if (raw_ == nullptr) return;
+    if (alive_) std::destroy_at(obj_);  // a scenario that never reached its owner's destroy()
+    alive_ = false;
+    ::rl::rl_free(raw_, RL_INFO);
+    raw_ = nullptr;
+  }
+
+  void* raw_ = nullptr;
+  T* obj_ = nullptr;
+  bool alive_ = false;
+};
+
+// The owner's join: each of `n` threads calls leave() after its last use of the owned object;
+// the owner's await() returns once all have left (a futex wait through the facade: a thread
+// that never leaves is reported as DEADLOCK). leave() is a release and await() an acquire, as
+// a thread join is: everything a leaver did happens before the owner's destroy().
+class Join {
+ public:
+  explicit Join(std::uint32_t n) : left_(n) {}
+  void leave() {
+    left_.fetch_sub(1, std::memory_order_release);  // pairs with await()'s acquire load (a join)
+    handoff::sync::wake_all(left_);
+  }
+  void await() {
+    for (;;) {
+      const std::uint32_t v = left_.load(std::memory_order_acquire);  // pairs with leave()'s release
+      if (v == 0) return;
+      handoff::sync::wait(left_, v);
+    }
+  }
+
+ private:
+  handoff::sync::atomic<std::uint32_t> left_;
 };
 
 namespace detail {
