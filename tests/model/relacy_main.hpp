@@ -205,12 +205,11 @@ class Poller {
 // A late access through inbox.get() / inbox-> (the pointer stays as a dangling reference,
 // which is what a real late caller would hold) fails the test with ACCESS TO FREED MEMORY.
 //
-// Why not new/delete: relacy.hpp's replacement operator new/delete are inline and it does not
-// replace the sized operator delete, so a delete expression would hand Relacy's memory to
-// libc's free(). Why the memset: Relacy recognizes a destroyed rl::atomic/rl::var only by a
+// Why the memset: Relacy recognizes a destroyed rl::atomic/rl::var only by a
 // magic number its destructor clears, a store GCC drops as dead (-flifetime-dse). Why
-// quarantine: rl_free() puts the block on a per-size free list, and a later allocation of the
-// same size would construct fresh, valid objects over the poison.
+// quarantine: a freed block can be handed to a later allocation of the same size, which would
+// construct fresh, valid objects over the poison (so the block is freed only when the suite
+// is destroyed, at the end of the execution).
 template <class T>
 class Owned {
  public:
@@ -223,12 +222,16 @@ class Owned {
   Owned(const Owned&) = delete;
   Owned& operator=(const Owned&) = delete;
 
-  // Constructs T on Relacy's heap, aligned as T needs (Relacy's malloc gives 16 bytes; several
-  // primitives are alignas(64)). At most once per Owned.
+  // Constructs T, aligned as T needs (several primitives are alignas(64)). At most once per
+  // Owned. The block comes from libc, not Relacy's heap: Relacy's free() flips a modelled coin
+  // (deferred reuse or not), which doubles every exhaustive search for nothing here — the
+  // block is quarantined and poisoned by hand, and always freed by ~Owned (what T allocates
+  // itself still goes to Relacy's heap, leak-checked).
   template <class... A>
   T& create(A&&... args) {
     RL_VERIFY(raw_ == nullptr);
-    raw_ = ::rl::rl_malloc(sizeof(T) + alignof(T), RL_INFO);
+    raw_ = std::malloc(sizeof(T) + alignof(T));
+    if (raw_ == nullptr) throw std::bad_alloc();
     void* p = raw_;
     std::size_t space = sizeof(T) + alignof(T);
     p = std::align(alignof(T), sizeof(T), p, space);
@@ -270,7 +273,7 @@ class Owned {
     if (raw_ == nullptr) return;
     if (alive_) std::destroy_at(obj_);  // a scenario that never reached its owner's destroy()
     alive_ = false;
-    ::rl::rl_free(raw_, RL_INFO);
+    std::free(raw_);
     raw_ = nullptr;
   }
 
@@ -280,26 +283,43 @@ class Owned {
 };
 
 // The owner's join: each of `n` threads calls leave() after its last use of the owned object;
-// the owner's await() returns once all have left (a futex wait through the facade: a thread
-// that never leaves is reported as DEADLOCK). leave() is a release and await() an acquire, as
-// a thread join is: everything a leaver did happens before the owner's destroy().
+// the owner's await() returns once all have left. leave() and await() synchronize as a thread
+// join does: everything a leaver did happens before the owner's destroy(). The owner
+// parks on Relacy's futex model (no spurious returns), so a thread that never leaves is
+// reported as DEADLOCK. Both run with preemption disabled: the join is scaffolding, one event
+// in a real program, and the exhaustive searches need not branch inside it (with preemption
+// points here, the deque model's context-bound search grew 4x).
 class Join {
  public:
-  explicit Join(std::uint32_t n) : left_(n) {}
-  void leave() {
-    left_.fetch_sub(1, std::memory_order_release);  // pairs with await()'s acquire load (a join)
-    handoff::sync::wake_all(left_);
+  explicit Join(std::uint32_t n) : left_() { left_.store(n, ::rl::mo_relaxed, RL_INFO); }
+  // True for the last thread to leave: with Join(n) over all n users and no awaiting owner,
+  // that is a reference count's "last one out destroys" (as LoopCore's shared_ptr).
+  bool leave(handoff::sync::relacy_detail::site l = handoff::sync::relacy_detail::site::current()) {
+    ::rl::context& c = ::rl::ctx();
+    ::rl::preemption_disabler pd(c);
+    // seq_cst (acq_rel would do for the join): pairs with await()'s seq_cst load, which must read
+    // the current count, as the kernel's futex compare does
+    if (left_.fetch_sub(1, ::rl::mo_seq_cst, handoff::sync::relacy_detail::info(l)) != 1) return false;
+    (void)left_.wake(c, 1 << 20, handoff::sync::relacy_detail::info(l));  // the owner, if parked
+    return true;
   }
-  void await() {
+  void await(handoff::sync::relacy_detail::site l = handoff::sync::relacy_detail::site::current()) {
+    ::rl::context& c = ::rl::ctx();
     for (;;) {
-      const std::uint32_t v = left_.load(std::memory_order_acquire);  // pairs with leave()'s release
-      if (v == 0) return;
-      handoff::sync::wait(left_, v);
+      {
+        ::rl::preemption_disabler pd(c);
+        // seq_cst: reads the current count (a stale non-zero would park forever); pairs with
+        // leave()'s seq_cst fetch_sub
+        if (left_.load(::rl::mo_seq_cst, handoff::sync::relacy_detail::info(l)) == 0) return;
+      }
+      // Parks until the last leave(): it cannot slip in between (no preemption above, and the
+      // last leaver's wake comes after its decrement).
+      (void)left_.wait(c, false, /*allow_spurious_wakeup=*/false, handoff::sync::relacy_detail::info(l));
     }
   }
 
  private:
-  handoff::sync::atomic<std::uint32_t> left_;
+  ::rl::atomic<std::uint32_t> left_;
 };
 
 namespace detail {
