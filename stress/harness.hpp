@@ -5,7 +5,8 @@
 //                        --soak  --watchdog S  --help, plus the test's own options;
 //   * the seed, printed FIRST ("seed=N"), random unless given, and per-run seeds derived from
 //     it (derive_seed), so `--seed N` replays every run's perturbation decision streams;
-//   * REPLAY: on a failure or a hang the harness prints the exact command that replays it
+//   * REPLAY: on a failure, a hang or a sanitizer report the harness prints the exact command
+//     that replays it
 //     ("REPLAY: <binary> <the same options> --seed N --runs a,b,c"): the same seed, and
 //     --runs, the number of runs each slice had, so the replay runs the same sequence of runs
 //     whatever the clock says (a test's run loop asks another_run() instead of the clock).
@@ -64,6 +65,40 @@
 namespace handoff::stress {
 
 using Clock = std::chrono::steady_clock;
+
+// Set when a sanitizer (TSan in the stress builds) printed a report in this process: the
+// verdict does not see those, so finish() then prints the REPLAY line as for a failure.
+inline std::atomic<bool>& sanitizer_reported() noexcept {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+}  // namespace handoff::stress
+
+#if (defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__) || defined(__has_feature)) && \
+    !defined(HANDOFF_STRESS_NO_SANITIZER_HOOK)
+#if !defined(__has_feature)
+#define HANDOFF_STRESS_HAS_FEATURE(x) 0
+#else
+#define HANDOFF_STRESS_HAS_FEATURE(x) __has_feature(x)
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__) || HANDOFF_STRESS_HAS_FEATURE(thread_sanitizer) || \
+    HANDOFF_STRESS_HAS_FEATURE(address_sanitizer)
+// The sanitizers' documented hook for the one-line summary of each report (it replaces the
+// runtime's weak default, which prints the same line). One definition per program: a stress
+// binary is one translation unit (a second one that includes this header defines
+// HANDOFF_STRESS_NO_SANITIZER_HOOK). Not instrumented, and it touches nothing but the flag:
+// it runs inside the sanitizer's report.
+extern "C" __attribute__((no_sanitize("thread", "address"))) void __sanitizer_report_error_summary(
+    const char* summary) {
+  std::fprintf(stderr, "%s\n", summary);  // "SUMMARY: ThreadSanitizer: ..."
+  handoff::stress::sanitizer_reported().store(true, std::memory_order_relaxed);  // read by finish(), after joins
+}
+#endif
+#undef HANDOFF_STRESS_HAS_FEATURE
+#endif
+
+namespace handoff::stress {
 
 // ---- randomness ------------------------------------------------------------------------
 
@@ -469,8 +504,10 @@ class Harness {
   // Prints the final line and returns the exit code. `detail`: what failed, or what was covered.
   int finish(bool pass, const std::string& detail) {
     stop_watchdog();
-    if (!pass) {
-      const std::string r = replay_lines();
+    const bool sanitizer = sanitizer_reported().load(std::memory_order_relaxed);  // set by the report hook
+    if (!pass || sanitizer) {
+      std::string r = replay_lines();
+      if (sanitizer) r = "a sanitizer reported above (see SUMMARY:): the run fails by its exit code\n" + r;
       std::fwrite(r.data(), 1, r.size(), stdout);
     }
     std::printf("VERDICT %s: %s %s | ops=%s threads<=%u seed=%" PRIu64 " runs(seeds)=%" PRIu64
