@@ -54,6 +54,7 @@
 #include <utility>
 #include <vector>
 
+#include "../future/thread_future.hpp"  // detail::t_blocking_wait_forbidden
 #include "../primitives/mpsc_queue.hpp"
 #include "../primitives/mutex_queue.hpp"
 #include "../primitives/per_thread_counter.hpp"
@@ -339,11 +340,14 @@ class EventLoop {
         l.owner_.store(detail::this_thread_ordinal(), std::memory_order_relaxed);  // debug check only
         l.running_ = true;
         detail::t_running_loop = &l;
+        detail::t_blocking_wait_forbidden =
+            "would block the event loop's thread until the future is done; co_await the future instead";
       }
       ~Running() {
         l.running_ = false;
         l.stopping_ = false;
         detail::t_running_loop = nullptr;
+        detail::t_blocking_wait_forbidden = nullptr;
         l.owner_.store(0, std::memory_order_relaxed);  // debug check only
       }
     } running(*this);
@@ -478,16 +482,7 @@ class EventLoop {
     default_exception_handler(ctx);
   }
   static void default_exception_handler(const ExceptionContext& ctx) noexcept {
-    std::string what = "unknown exception";
-    if (ctx.exception) {
-      try {
-        std::rethrow_exception(ctx.exception);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
-    }
-    std::fprintf(stderr, "handoff: %s: %s\n", ctx.message.c_str(), what.c_str());
+    detail::print_exception(ctx.message.c_str(), ctx.exception);
   }
 
   // The loop thread, or any thread once the loop is not running and that thread has
