@@ -398,10 +398,11 @@ class Run {
 
 // ---- phases --------------------------------------------------------------------------------
 
-// Per-run sizes: small enough that a 10 s ctest slice still holds several runs under TSan, so
-// the clock only decides how many runs there are (replayable with --runs), never their content.
-constexpr std::uint64_t kWorkRunItems = 5'000;
-constexpr std::uint64_t kRaceRunRounds = 2'500;
+// Per-run sizes (ctest, soak): in ctest small enough that a 10 s slice still holds several runs
+// under TSan, so the clock only decides how many runs there are (replayable with --runs), never
+// their content; soak has no clock and runs the pre-replay sizes.
+constexpr std::uint64_t kWorkRunItems[2] = {5'000, 200'000};
+constexpr std::uint64_t kRaceRunRounds[2] = {2'500, 100'000};
 
 template <class D>
 void work_run(Ctx& c, unsigned P, std::uint64_t n, std::uint64_t run_seed, Totals& tot) {
@@ -519,8 +520,9 @@ void phase(Ctx& c, const std::string& name, unsigned P, hs::Clock::time_point de
     c.w.beat.fetch_add(1, std::memory_order_relaxed);         // progress
     const std::uint64_t before = name == "race" ? tot.owner_won + tot.thief_won : tot.items;
     // Runs are short and never cut by the clock: a run's work is a function of its seed.
-    if (name == "work") work_run<D>(c, P, std::min<std::uint64_t>(kWorkRunItems, target - done), run_seed, tot);
-    if (name == "race") race_run<D>(c, P, std::min<std::uint64_t>(kRaceRunRounds, target - done), run_seed, tot);
+    const int soak = c.h.soak() ? 1 : 0;
+    if (name == "work") work_run<D>(c, P, std::min(kWorkRunItems[soak], target - done), run_seed, tot);
+    if (name == "race") race_run<D>(c, P, std::min(kRaceRunRounds[soak], target - done), run_seed, tot);
     if (name == "growth") growth_run<D>(c, P, first_growth && tot.runs == 0, run_seed, tot);
     done += name == "growth" ? 1 : (name == "race" ? tot.owner_won + tot.thief_won : tot.items) - before;
     if (c.failed()) {
