@@ -21,11 +21,11 @@
 //
 // THE HAND-OFF CLAIM. Each waiter has a state word:
 //
-//     WAITING --claim (CAS, a pusher/popper, under the lock)--> CLAIMED --value moved--> DONE
-//        |  ^                                                         |--move threw (push waiter)--> FAILED
-//        |  +---------- undo (the move into a pop waiter threw) ------+
-//        |--cancel (CAS, the waiter itself: timeout, task.cancel(), frame destroyed)--> CANCELLED
-//        +--close (CAS, close(), under the lock)--> CLOSED
+//     WAITING --claim (CAS, a pusher/popper/close(), under the lock)--> CLAIMED --value moved--> DONE
+//        |  ^                                                  |--close()------------------> CLOSED
+//        |  |                                                  |--move threw (push waiter)--> FAILED
+//        |  +------- undo (the move into a pop waiter threw) ---+
+//        +--cancel (CAS, the waiter itself: timeout, task.cancel(), frame destroyed)--> CANCELLED
 //
 // The value moves only after the claim CAS succeeded, and the waiter gives up only after its
 // cancel CAS succeeded: the two CASes on one word decide, so a value is never handed to a
@@ -34,10 +34,13 @@
 // then unlinks its node under the lock. Values pass through the buffer and the waiter lists in
 // lock order, so each producer's values are popped in the order it pushed them.
 //
-// WAKING. A thread waiter sleeps on its state word (futex); the claimer publishes DONE
-// (release: pairs with the waiter's acquire load) and wakes it while still holding the lock,
-// and the waiter takes the lock once before its node goes away, so no wake touches a dead
-// frame. A coroutine waiter is resumed through its loop's inbox (call_soon_threadsafe of
+// WAKING. A thread waiter sleeps on its state word (futex). The claimer moves the value,
+// wakes the waiter (which, seeing CLAIMED, spins briefly) and then stores the final state
+// (DONE / CLOSED / FAILED; release: pairs with the waiter's acquire load) as its LAST touch of
+// the node; the waiter returns on seeing a final state and never touches the channel again.
+// So no wake touches a dead frame, and a consumer that pops the last value may destroy the
+// channel at once, while the pusher whose value it was is still returning from push() (the
+// lifetime rule below). A coroutine waiter is resumed through its loop's inbox (call_soon_threadsafe of
 // resume_now(n), as every cross-thread resumption in handoff: stale n is ignored), posted
 // after the lock is released. If that loop was closed meanwhile, the post is refused and the
 // value waits in the awaiter; the awaiter's destructor (the task's frame destroyed by close())
@@ -67,7 +70,10 @@
 // push_waits / pop_waits count operations that had to wait.
 //
 // LIFETIME: the channel must outlive every operation on it (as any object shared between
-// threads); close() before destroying it releases every waiter.
+// threads); close() before destroying it releases every waiter. Once the owner has seen all
+// work done (e.g. it popped every value it expected), it may destroy the channel at once:
+// an operation still returning touches the channel no more (a push waiter whose value was
+// taken, a claimer after its last resumption post; see WAKING and flush()).
 #pragma once
 
 #include <chrono>
@@ -161,10 +167,10 @@ class Channel {
         w->linked = false;
         // seq_cst: the other side of the waiter's cancel CAS on the same word.
         std::uint32_t expected = Node::kWaiting;
-        if (w->state.compare_exchange_strong(expected, Node::kClosed, std::memory_order_seq_cst,  // vs cancel
+        if (w->state.compare_exchange_strong(expected, Node::kClaimed, std::memory_order_seq_cst,  // vs cancel
                                              std::memory_order_seq_cst)) {  // failure: it gave up first
           if (w->is_push) ++stats_.refused;
-          wake_locked(*w);
+          finish_claim_locked(*w, Node::kClosed);
         }
         w = next;
       }
@@ -309,20 +315,18 @@ class Channel {
     return nullptr;
   }
 
-  // Publish DONE (or FAILED) and wake the waiter. Under the lock; cannot throw.
+  // Wake the waiter, then publish its final state (DONE, CLOSED or FAILED): that store is the
+  // claimer's last touch of the node, which may be gone right after it. Under the lock;
+  // cannot throw: a coroutine waiter reserved its slot in resumes_ when it parked (park()),
+  // so the push_back never reallocates.
   void finish_claim_locked(Node& w, std::uint32_t final_state = Node::kDone) noexcept {
-    // release: the moved value (or w.error) is visible to the waiter's acquire load.
-    w.state.store(final_state, std::memory_order_release);  // pairs with the waiter's acquire load
-    wake_locked(w);
-  }
-  // Under the lock; cannot throw: a coroutine waiter reserved its slot in resumes_ when it
-  // parked (park()), so this push_back never reallocates.
-  void wake_locked(Node& w) noexcept {
     if (w.task) {
       resumes_.push_back(Resume{w.loop, std::move(w.task), w.suspension});
     } else {
-      sync::wake_one(w.state);  // under the lock: the thread takes the lock before its node goes
+      sync::wake_one(w.state);  // a sleeper wakes to CLAIMED and spins until the store below
     }
+    // release: the moved value (or w.error) is visible to the waiter's acquire load.
+    w.state.store(final_state, std::memory_order_release);  // pairs with the waiter's acquire load
   }
   // The act after a claim threw before anything moved: the waiter waits again, first in line
   // (it was the first one waiting), with its timeout and cancellation live again (cancel_wait
@@ -335,11 +339,16 @@ class Channel {
   }
 
   // Post the collected coroutine resumptions, each with the lock released. One at a time, so
-  // resumes_ keeps its capacity (the slots park() reserved). Returns with the lock held.
+  // resumes_ keeps its capacity (the slots park() reserved: no swap into a local vector).
+  // LIFETIME: the channel is not touched after the last post — the task it resumes may be the
+  // owner's last piece of work, and the owner may destroy the channel at once. Between posts
+  // it is safe to re-lock: a task not yet resumed is work the owner still waits for.
+  // Returns with the lock released if it posted anything, else still held.
   void flush(std::unique_lock<sync::mutex>& lock) {
     while (!resumes_.empty()) {
       Resume r = std::move(resumes_.back());
       resumes_.pop_back();
+      const bool more = !resumes_.empty();
       lock.unlock();
       try {
         r.loop.call_soon_threadsafe([t = std::move(r.task), n = r.suspension] { t->resume_now(n); });
@@ -347,6 +356,7 @@ class Channel {
         // The task's loop is closed: the task was (or is being) abandoned; its awaiter's
         // destructor returns a delivered value to the channel.
       }
+      if (!more) return;
       lock.lock();
     }
   }
@@ -419,34 +429,41 @@ class Channel {
   // The waiter gives up (timeout, cancel, frame destroyed): true if it won the CAS (then it
   // is unlinked and nothing was taken); false if a claimer or close() won (then this returns
   // once the claimer has finished: DONE or CLOSED).
+  //
+  // A lost CAS found CLAIMED: the claimer is moving the value and will publish a final state —
+  // or undo the claim because the move threw: then the waiter is WAITING again and gives up
+  // now (else a timeout or task.cancel() that came during the claim would be lost). It waits
+  // on the word, not the lock: after a final state it must not touch the channel (LIFETIME).
   bool cancel_wait(Node& w) {
-    std::uint32_t expected = Node::kWaiting;
-    // seq_cst: the other side of claim_first_locked's / close()'s CAS on the same word.
-    if (w.state.compare_exchange_strong(expected, Node::kCancelled, std::memory_order_seq_cst,  // vs claim
-                                        std::memory_order_seq_cst)) {  // failure: claimed or closed
-      std::lock_guard<sync::mutex> lock(mu_);
-      if (w.linked) (w.is_push ? push_waiters_ : pop_waiters_).erase(&w);
-      return true;
+    for (;;) {
+      std::uint32_t expected = Node::kWaiting;
+      // seq_cst: the other side of claim_first_locked's / close()'s CAS and of the undo store.
+      if (w.state.compare_exchange_strong(expected, Node::kCancelled, std::memory_order_seq_cst,  // vs claim
+                                          std::memory_order_seq_cst)) {  // failure: claimed or final
+        std::lock_guard<sync::mutex> lock(mu_);
+        if (w.linked) (w.is_push ? push_waiters_ : pop_waiters_).erase(&w);
+        return true;
+      }
+      if (expected != Node::kClaimed) {
+        // acquire: the final state's store (the value, w.error) happens-before what follows.
+        (void)w.state.load(std::memory_order_acquire);  // pairs with finish_claim_locked's release
+        return false;  // DONE, CLOSED or FAILED
+      }
+      sync::yield();  // CLAIMED: the claimer is moving the value (or undoing the claim)
     }
-    // Claimed: the claimer holds the lock while it moves the value and publishes DONE (or
-    // FAILED) — or undoes the claim because the move threw: then the waiter is WAITING again
-    // and gives up now (else a timeout or task.cancel() that came during the claim is lost).
-    std::lock_guard<sync::mutex> lock(mu_);
-    expected = Node::kWaiting;
-    // seq_cst: the other side of undo_claim_locked's store and of the next claim's CAS.
-    if (w.state.compare_exchange_strong(expected, Node::kCancelled, std::memory_order_seq_cst,  // vs undo
-                                        std::memory_order_seq_cst)) {  // failure: DONE/FAILED/CLOSED
-      if (w.linked) (w.is_push ? push_waiters_ : pop_waiters_).erase(&w);
-      return true;
-    }
-    return false;
   }
 
-  // A thread's wait on its node; returns the final state (DONE, CLOSED or CANCELLED).
+  // A thread's wait on its node; returns the final state (DONE, CLOSED, FAILED or CANCELLED).
+  // After a final state it does not touch the channel (LIFETIME).
   std::uint32_t wait_thread(Node& w, std::optional<std::chrono::steady_clock::time_point> deadline) {
     for (;;) {
       const std::uint32_t s = w.state.load(std::memory_order_acquire);  // pairs with finish_claim_locked
-      if (s == Node::kDone || s == Node::kClosed || s == Node::kFailed) break;
+      if (s == Node::kDone || s == Node::kClosed || s == Node::kFailed) {
+#if defined(HANDOFF_MUTANT_CHANNEL_LOCK_AFTER_DONE)
+        std::lock_guard<sync::mutex> lock(mu_);  // MUTANT: the old wait for the claimer: a late access
+#endif
+        return s;
+      }
       std::int64_t left = -1;
       if (deadline) {
         left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - std::chrono::steady_clock::now()).count();
@@ -456,10 +473,8 @@ class Channel {
         }
       }
       if (s == Node::kWaiting) sync::wait(w.state, Node::kWaiting, left);
-      else sync::yield();  // CLAIMED: the claimer is moving the value under the lock
+      else sync::yield();  // CLAIMED: the claimer is moving the value (or undoing the claim)
     }
-    std::lock_guard<sync::mutex> lock(mu_);  // the claimer's wake (under the lock) has returned
-    return w.state.load(std::memory_order_acquire);  // DONE, FAILED or CLOSED; pairs with the claimer
   }
 
   template <class U>
@@ -540,17 +555,18 @@ class Channel {
       failed = std::current_exception();
     }
     v.reset();
-    try {
-      flush(lock);
-    } catch (...) {
-      // Posting a resumption failed (bad_alloc in the inbox): nothing to throw to here.
-    }
-    lock.unlock();
     if (failed) {
+      lock.unlock();
       EventLoop::default_exception_handler(
           {"Channel: a value given back by a task whose loop closed could not be re-queued; it is dropped "
            "(counted in stats().dropped)",
            failed});
+      return;
+    }
+    try {
+      flush(lock);  // the last touch of the channel
+    } catch (...) {
+      // Posting a resumption failed (bad_alloc in the inbox): nothing to throw to here.
     }
   }
 
