@@ -48,6 +48,12 @@ thread_local std::size_t t_fail_alloc_at_least = 0;  // 0: disarmed
 thread_local int t_allocs_failed = 0;
 }  // namespace
 
+// Every plain form is replaced (not only operator new(size_t)): under ASan the forms left out
+// would still be ASan's, and a pair mixing the two is reported as alloc-dealloc-mismatch.
+// GCC's -Wmismatched-new-delete sees free() under a delete that pairs with this malloc():
+// exactly the pairing intended here.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(std::size_t n) {
   if (t_fail_alloc_at_least != 0 && n >= t_fail_alloc_at_least) {
     t_fail_alloc_at_least = 0;  // once
@@ -57,8 +63,22 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
+void* operator new[](std::size_t n) { return operator new(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return operator new(n);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
 void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace {
 
