@@ -104,7 +104,8 @@
 \*    it over three steps (sdlock); every other locked step waits for it.
 \*
 \* BUG (seeded, separate cfgs):
-\*  "none"           the code as reviewed (main, 26af0cb), with the fix of SPAWN FAILURE and
+\*  "none"           the code as reviewed (main at 26af0cb: NOT yet the token/baton changes
+\*                   merged with the executor branch, see README.md), with the fix of SPAWN FAILURE and
 \*                   with one cancel_wait() on the shutdown path (see "doublecancel")
 \*  "doublecancel"   the code as reviewed: when sd_last's pop finds a job, the code falls
 \*                   into `if (job != nullptr) parking_.cancel_wait();` a second time
