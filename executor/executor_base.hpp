@@ -53,7 +53,7 @@ class MapResults {
         throw TimeoutError("Executor::map(): the results were not ready by the deadline");
       }
     }
-    return f.get();
+    return std::move(f).get();  // each result is read once: moved out, not copied
   }
   bool has_next() const noexcept { return next_ < futures_.size(); }
 
