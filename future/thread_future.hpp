@@ -280,7 +280,9 @@ class ThreadFutureState : public ThreadFutureBase {
  public:
   // Completer side. False if someone completed it first (the value is then discarded). If
   // constructing the value throws after the claim, the future completes with that exception
-  // (and this still returns true: this call completed it); nothing escapes.
+  // (and this still returns true: this call completed it); nothing escapes. The completer
+  // must hold a reference to the state across the call (set_exception too): publish() still
+  // touches it after waiters can see DONE and let go (tests/model late_ops).
   template <class... A>
   bool set_value(A&&... a) {
     if (!claim()) return false;

@@ -11,8 +11,8 @@
 //   * the value slot: T is Payload, whose rl::var is written by the completer's set_value
 //     (emplace) and read by take() (the move) and by callbacks on any thread. Without a
 //     release/acquire chain from the completer's write to the read, Relacy reports a DATA
-//     RACE. The error_ / cancelled_ / taken_ fields are plain members of the header: Relacy
-//     cannot check them (README).
+//     RACE. The error_ / cancelled_ fields are plain members of the header: Relacy cannot
+//     check them (README).
 //   * callback hand-off: each callback's captured token is an rl::var the adding thread
 //     writes before add_done_callback; the callback reads it wherever it runs, so a push that
 //     does not publish the node to the completer is a DATA RACE.
@@ -212,7 +212,7 @@ struct FutureModel : rl::test_suite<Derived, kThreads> {
     } catch (const CancelledError&) {
       HANDOFF_MODEL_CHECK(state.cancelled(), msg("take() threw CancelledError, not cancelled"));
     } catch (const InvalidStateError&) {
-      HANDOFF_MODEL_CHECK(false, msg("take() said the value was already taken"));
+      HANDOFF_MODEL_CHECK(false, msg("take() said the value was already moved out"));
     }
   }
 
