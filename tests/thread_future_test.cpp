@@ -634,6 +634,18 @@ void require_done_within(ThreadFuture<T>& f, std::chrono::seconds limit) {
   if (!f.wait_for(limit)) FAIL(kStuckCompleting);
 }
 
+// Forces a getter to be inside get() before the value is set: the future's wait helper (the
+// hook an executor worker uses to run jobs while it waits) is called once get() has seen the
+// future pending; this one counts the thread in and lets it go on to sleep.
+void count_me_in_get(std::atomic<int>& in_get) {
+  detail::t_wait_helper = [](void* arg) {
+    static_cast<std::atomic<int>*>(arg)->fetch_add(1, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
+    detail::t_wait_helper = nullptr;  // once per thread
+    return false;  // nothing to help with: go on to the futex wait
+  };
+  detail::t_wait_helper_arg = &in_get;
+}
+
 Task<MoveBomb> make_bomb(int fuse) { co_return MoveBomb(7, fuse); }
 
 }  // namespace
@@ -754,20 +766,20 @@ TEST_CASE("ThreadFuture: two threads get() a copyable value at once: both get it
     auto st = std::make_shared<ThreadFutureState<std::string>>();
     ThreadFuture<std::string> a(st);
     ThreadFuture<std::string> b = a;  // a copy: the same state
-    std::atomic<int> ready{0};
+    std::atomic<int> in_get{0};
     std::string got[2];
     std::string err[2];
-    auto getter = [&ready](ThreadFuture<std::string> f, std::string& out, std::string& e) {
-      ready.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
+    auto getter = [&in_get](ThreadFuture<std::string> f, std::string& out, std::string& e) {
+      count_me_in_get(in_get);
       try {
-        out = f.get();  // usually blocked here until the value is set; either way unordered
+        out = f.get();  // both threads are inside get() when the value is set
       } catch (const std::exception& ex) {
         e = ex.what();
       }
     };
     std::thread t0(getter, a, std::ref(got[0]), std::ref(err[0]));
     std::thread t1(getter, b, std::ref(got[1]), std::ref(err[1]));
-    while (ready.load(std::memory_order_relaxed) < 2) std::this_thread::yield();  // test bookkeeping
+    while (in_get.load(std::memory_order_relaxed) < 2) std::this_thread::yield();  // test bookkeeping
     CHECK(st->set_value(std::string(64, 'v')));  // a heap-allocated string: a move would empty it
     t0.join();
     t1.join();
@@ -786,11 +798,11 @@ TEST_CASE("ThreadFuture: two threads get() a move-only value at once: one gets i
     auto st = std::make_shared<ThreadFutureState<std::unique_ptr<int>>>();
     ThreadFuture<std::unique_ptr<int>> a(st);
     ThreadFuture<std::unique_ptr<int>> b = a;
-    std::atomic<int> ready{0};
+    std::atomic<int> in_get{0};
     std::unique_ptr<int> got[2];
     std::string err[2];
-    auto getter = [&ready](ThreadFuture<std::unique_ptr<int>> f, std::unique_ptr<int>& out, std::string& e) {
-      ready.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
+    auto getter = [&in_get](ThreadFuture<std::unique_ptr<int>> f, std::unique_ptr<int>& out, std::string& e) {
+      count_me_in_get(in_get);
       try {
         out = f.get();
       } catch (const InvalidStateError& ex) {
@@ -799,7 +811,7 @@ TEST_CASE("ThreadFuture: two threads get() a move-only value at once: one gets i
     };
     std::thread t0(getter, a, std::ref(got[0]), std::ref(err[0]));
     std::thread t1(getter, b, std::ref(got[1]), std::ref(err[1]));
-    while (ready.load(std::memory_order_relaxed) < 2) std::this_thread::yield();  // test bookkeeping
+    while (in_get.load(std::memory_order_relaxed) < 2) std::this_thread::yield();  // test bookkeeping
     CHECK(st->set_value(std::make_unique<int>(42)));
     t0.join();
     t1.join();
