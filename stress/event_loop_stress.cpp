@@ -197,7 +197,26 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
 int main(int argc, char** argv) {
   Defaults d;
   d.producers = {1, 2, 4, 8, 16};
-  Harness h("event_loop_stress", argc, argv, d);
+  std::vector<Phase> phases{Phase::Burst, Phase::Flood, Phase::Close};
+  std::vector<ExtraOption> extra{
+      {"--phase", "phases to run, comma-separated: burst,flood,close (default all)", true,
+       [&](const std::string& v) {
+         phases.clear();
+         std::size_t pos = 0;
+         while (pos <= v.size()) {
+           const std::size_t comma = v.find(',', pos);
+           const std::string ph = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+           if (ph == "burst") phases.push_back(Phase::Burst);
+           else if (ph == "flood") phases.push_back(Phase::Flood);
+           else if (ph == "close") phases.push_back(Phase::Close);
+           else return false;
+           if (comma == std::string::npos) break;
+           pos = comma + 1;
+         }
+         return !phases.empty();
+       }},
+  };
+  Harness h("event_loop_stress", argc, argv, d, std::move(extra));
   Context c(h);
   h.watch([&c] { return c.pr.total_ran.load(std::memory_order_relaxed); },  // test bookkeeping, read after joins or by the watchdog
           [&c] {
@@ -213,8 +232,7 @@ int main(int argc, char** argv) {
             }
             return s;
           });
-  const Phase phases[] = {Phase::Burst, Phase::Flood, Phase::Close};
-  const double slices = 3.0 * static_cast<double>(h.producers().size());
+  const double slices = static_cast<double>(phases.size() * h.producers().size());
   double left = slices;
   std::uint64_t round = 0;
   bool ok = true;
