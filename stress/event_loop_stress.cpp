@@ -5,7 +5,10 @@
 //          before the next burst, so the loop goes to sleep between bursts and every burst
 //          must wake it: the lost-wakeup pattern of shared/VERIFY.md (bigger bursts self-heal).
 //          A burst not run within the watchdog period is a LOST WAKEUP (diagnosis, exit 3).
-//   flood  Posters post their whole count without waiting; the loop drains in batches.
+//   flood  Posters post their whole count without waiting for any callback; the loop drains
+//          in batches. A poster pauses only while it is kFloodWindow (65536) callbacks ahead
+//          of the loop: the soak's unbounded flood queued millions of nodes, and freeing
+//          them between runs outlasted the watchdog on a loaded VM (issue 10).
 //   close  Posters post continuously; the main thread stops and closes the loop at a random
 //          moment. Every post either ran, was refused (LoopClosedError) or was dropped (its
 //          drop hook ran) — exactly one of the three. A poster stops at its first refusal and
@@ -67,13 +70,26 @@ struct Progress {
   std::atomic<int> phase{0};
   std::atomic<unsigned> posters{0};
   std::atomic<int> main_at{0};  // what the main thread does (MainAt)
+  std::atomic<std::int64_t> main_since{0};  // since when (steady clock, ns)
 };
-enum MainAt { kStarting, kWaitingForRuns, kStopping, kClosing, kJoiningPosters, kChecking };
+enum MainAt { kStarting, kWaitingForRuns, kStopping, kClosing, kJoiningPosters, kChecking, kFreeing };
 const char* name_of(int m) {
   static const char* n[] = {"starting", "waiting for every callback to run", "stopping + joining the loop thread",
-                            "closing the loop", "joining the posters", "checking"};
-  return m >= 0 && m <= kChecking ? n[m] : "?";
+                            "closing the loop", "joining the posters", "checking",
+                            "freeing the loop's shared core (its inbox nodes)"};
+  return m >= 0 && m <= kFreeing ? n[m] : "?";
 }
+std::int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
+void main_at(Progress& pr, MainAt m) {
+  pr.main_since.store(now_ns(), std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
+  pr.main_at.store(m, std::memory_order_relaxed);            // test bookkeeping, read by the watchdog
+}
+
+// Flood: a poster waits while it is this many callbacks ahead of the loop on its own stream.
+// It still never waits for a particular callback, but the inbox's high-water mark (and so the
+// nodes MpscQueue keeps for reuse until the loop dies) stays bounded: with 8 x 10^6 posts
+// unbounded, the soak queued millions of nodes and freeing them took seconds.
+constexpr std::uint64_t kFloodWindow = 1u << 16;
 
 long this_tid() { return static_cast<long>(::syscall(SYS_gettid)); }
 
@@ -132,7 +148,7 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
   // Close phase: in some runs the loop is destroyed right after close(), posters still posting.
   const bool destroy_early = phase == Phase::Close && rng.chance(500);
   auto loop = std::make_unique<EventLoop>(opts);
-  const LoopRef ref = loop->threadsafe();
+  LoopRef ref = loop->threadsafe();
 
   for (unsigned p = 0; p < P; ++p) {
     c.pr.ran[p].v.store(0, std::memory_order_relaxed);      // progress word, read relaxed
@@ -142,7 +158,7 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
     c.pr.tid[p].v.store(0, std::memory_order_relaxed);      // progress word, read relaxed
   }
   c.pr.loop_tid.store(0, std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
-  c.pr.main_at.store(kStarting, std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
+  main_at(c.pr, kStarting);
   c.pr.posters.store(P, std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
   c.pr.phase.store(static_cast<int>(phase), std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
 
@@ -170,7 +186,9 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
       std::uint64_t seq = 0;
       bool closed = false;
       while (seq < per_poster && !closed) {
-        const std::uint64_t burst = phase == Phase::Burst ? 1 + r.below(2) : per_poster - seq;
+        const std::uint64_t burst = phase == Phase::Burst   ? 1 + r.below(2)
+                                    : phase == Phase::Flood ? std::min<std::uint64_t>(per_poster - seq, 4096)
+                                                            : per_poster - seq;
         const std::uint64_t end = std::min(per_poster, seq + burst);
         for (; seq < end; ++seq) {
           const std::uint64_t s = seq;
@@ -215,6 +233,9 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
           c.pr.refused[p].v.store(refused_hooked[p] + refused_plain[p], std::memory_order_relaxed);  // test bookkeeping
           break;
         }
+        if (phase == Phase::Flood) {
+          while (seq >= c.pr.ran[p].v.load(std::memory_order_relaxed) + kFloodWindow) std::this_thread::yield();  // progress word
+        }
         if (phase == Phase::Burst) {
           // Wait until the loop has run this burst: a lost wakeup stalls here (watchdog).
           while (c.pr.ran[p].v.load(std::memory_order_relaxed) < seq) std::this_thread::yield();  // progress word
@@ -229,13 +250,13 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
   if (phase == Phase::Close) {
     // Close while the posters are still posting: stop, join the loop thread, close.
     std::this_thread::sleep_for(std::chrono::microseconds(rng.below(3000)));
-    c.pr.main_at.store(kStopping, std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
+    main_at(c.pr, kStopping);
     loop->stop();
     loop_thread.join();
-    c.pr.main_at.store(kClosing, std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
+    main_at(c.pr, kClosing);
     loop->close();  // refuses later posts, drops what was accepted and not run
     if (destroy_early) loop.reset();  // posters keep posting to it through their LoopRefs
-    c.pr.main_at.store(kJoiningPosters, std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
+    main_at(c.pr, kJoiningPosters);
     for (auto& t : posters) t.join();
     if (loop) {
       s = loop->stats();
@@ -245,21 +266,21 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
     // Every post is accepted (nobody closes): wait until all have run, then stop, close and
     // destroy the loop at once — posters may still be inside call_soon_threadsafe, past their
     // push (in the wake). (A lost wakeup hangs here: watchdog.)
-    c.pr.main_at.store(kWaitingForRuns, std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
+    main_at(c.pr, kWaitingForRuns);
     const std::uint64_t want = per_poster * P;
     while (c.pr.total_ran.load(std::memory_order_relaxed) < c.pr_base + want) std::this_thread::yield();  // test bookkeeping
-    c.pr.main_at.store(kStopping, std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
+    main_at(c.pr, kStopping);
     loop->stop();
     loop_thread.join();
-    c.pr.main_at.store(kClosing, std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
+    main_at(c.pr, kClosing);
     loop->close();
     s = loop->stats();
     have_stats = true;
     loop.reset();
-    c.pr.main_at.store(kJoiningPosters, std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
+    main_at(c.pr, kJoiningPosters);
     for (auto& t : posters) t.join();
   }
-  c.pr.main_at.store(kChecking, std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
+  main_at(c.pr, kChecking);
   c.pr_base = c.pr.total_ran.load(std::memory_order_relaxed);  // test bookkeeping, after joins
 
   for (auto& v : poster_errors) order_errors.insert(order_errors.end(), v.begin(), v.end());
@@ -297,6 +318,9 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
   c.h.add_ops(accepted + ref_total);
   c.sleeps_seen += s.sleeps;
   c.signals_seen += s.wake_signals;
+  loop.reset();
+  main_at(c.pr, kFreeing);
+  ref = LoopRef();  // the last reference: the LoopCore and its inbox die here
   return ok;
 }
 
@@ -338,7 +362,8 @@ int main(int argc, char** argv) {
                                 name_of(static_cast<Phase>(c.pr.phase.load(std::memory_order_relaxed))),  // watchdog read
                                 c.pr.total_ran.load(std::memory_order_relaxed),   // watchdog read
                                 c.pr.answered.load(std::memory_order_relaxed));   // watchdog read
-            s += fmt("  main thread: %s\n", name_of(c.pr.main_at.load(std::memory_order_relaxed)));  // watchdog read
+            s += fmt("  main thread: %s, for %.1fs\n", name_of(c.pr.main_at.load(std::memory_order_relaxed)),  // watchdog read
+                     static_cast<double>(now_ns() - c.pr.main_since.load(std::memory_order_relaxed)) / 1e9);  // watchdog read
             const unsigned P = c.pr.posters.load(std::memory_order_relaxed);  // watchdog read
             const InboxProbe& lp = c.pr.probes[P < c.pr.posted.size() ? P : c.pr.posted.size()];
             s += fmt("  loop thread: kernel %s; inbox answers: Retry streak %" PRIu64 " at head %p (tail %p), "
