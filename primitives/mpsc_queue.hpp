@@ -149,7 +149,16 @@ class MpscQueue {
 
  private:
   struct Node : InboxHook {
-    alignas(T) unsigned char storage[sizeof(T)];
+    // A free node holds no T: its storage holds the link of a private chain (a cache, the
+    // consumer's batch, the return stack) as a plain pointer, not the inbox's atomic `next`.
+    // Why (issue 10): chains of hundreds of thousands of nodes are walked when a cache or the
+    // queue dies; through the atomic facade every step was a perturbation point, and under
+    // load (sched_yield) freeing one thread's cache took longer than the soak's watchdog.
+    union {
+      Node* free_next;
+      alignas(T) unsigned char storage[sizeof(T)];
+    };
+    Node() noexcept : free_next(nullptr) {}
     T& value() noexcept { return *std::launder(reinterpret_cast<T*>(storage)); }
   };
 
@@ -178,10 +187,8 @@ class MpscQueue {
     return c;
   }
 
-  static Node* next_of(Node* n) noexcept {
-    // relaxed: a private chain (our cache or batch), already acquired as a whole.
-    return static_cast<Node*>(n->next.load(std::memory_order_relaxed));  // private chain
-  }
+  // A private chain (our cache or batch, or the return stack acquired as a whole): plain.
+  static Node* next_of(Node* n) noexcept { return n->free_next; }
 
   static void free_chain(Node* n) noexcept {
     while (n != nullptr) {
@@ -211,7 +218,7 @@ class MpscQueue {
       delete n;
       return;
     }
-    n->next.store(c.head, std::memory_order_relaxed);  // private chain: no other thread sees it
+    n->free_next = c.head;  // private chain: no other thread sees it
     c.head = n;
   }
 
@@ -276,13 +283,13 @@ class MpscQueue {
 
   // Consumer only: batch freed nodes, publish a batch with one CAS.
   void recycle(Node* n) noexcept {
-    n->next.store(batch_, std::memory_order_relaxed);  // private batch chain
+    n->free_next = batch_;  // private batch chain
     if (batch_ == nullptr) batch_tail_ = n;
     batch_ = n;
     if (++batch_size_ < kReturnBatch) return;
-    InboxHook* top = returned_.load(std::memory_order_relaxed);  // the CAS re-checks it
+    Node* top = returned_.load(std::memory_order_relaxed);  // the CAS re-checks it
     do {
-      batch_tail_->next.store(top, std::memory_order_relaxed);  // published by the CAS below
+      batch_tail_->free_next = top;  // published by the release CAS below
       // release: pairs with allocate()'s acquire exchange, publishing the batch's links and
       // ordering our destruction of each value before a producer's reuse of the node.
     } while (!returned_.compare_exchange_weak(top, batch_, std::memory_order_release,  // publishes the batch to allocate()
@@ -294,7 +301,7 @@ class MpscQueue {
 
   MpscInbox inbox_;
   // Return stack: pushed by the consumer (one CAS per batch), taken whole by producers.
-  alignas(64) sync::atomic<InboxHook*> returned_{nullptr};
+  alignas(64) sync::atomic<Node*> returned_{nullptr};
   // Consumer-only state.
   alignas(64) Node* held_ = nullptr;  // popped, but its take threw: handed out next
   Node* batch_ = nullptr;
