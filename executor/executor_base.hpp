@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "../loop/errors.hpp"
-#include "../loop/thread_future.hpp"
+#include "../future/errors.hpp"
+#include "../future/thread_future.hpp"
 #include "job.hpp"
 
 namespace handoff {

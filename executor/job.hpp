@@ -29,8 +29,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "../loop/errors.hpp"
-#include "../loop/thread_future.hpp"
+#include "../future/errors.hpp"
+#include "../future/thread_future.hpp"
 #include "../primitives/sync.hpp"
 
 namespace handoff::detail {

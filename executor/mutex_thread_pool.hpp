@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "../loop/errors.hpp"
+#include "../future/errors.hpp"
 #include "executor_base.hpp"
 #include "executor_stats.hpp"
 #include "job.hpp"

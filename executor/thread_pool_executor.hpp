@@ -54,8 +54,8 @@
 #include <thread>
 #include <vector>
 
-#include "../loop/errors.hpp"
-#include "../loop/thread_future.hpp"
+#include "../future/errors.hpp"
+#include "../future/thread_future.hpp"
 #include "../primitives/event_count.hpp"
 #include "../primitives/mutex_queue.hpp"
 #include "../primitives/per_thread_counter.hpp"

@@ -12,15 +12,17 @@
 //   2. if nothing is ready: spin up to `spin_budget` watching the inbox, then sleep in
 //      epoll_wait through the WakeGate handshake (announce, re-check, sleep) until the next
 //      timer, an fd event or a wake signal;
-//   3. dispatch fd events; move due timers to the ready queue;
+//   3. dispatch fd events (after the sleep, with the gate AWAKE again); move due timers to the
+//      ready queue (deadlines saturate: time_point::max() never fires; cancelled timers are
+//      pruned once they are more than half of a heap of more than 100);
 //   4. run the callbacks that were ready when the step began (later ones wait a turn), so a
 //      flood of posts cannot starve timers or tasks, and a callback that re-posts itself
 //      cannot starve the rest.
 //
 // THE LEDGER (stats()): every callback handed to call_soon, call_soon_threadsafe, call_later
 // or call_at is counted once as posted and once as exactly one of run, cancelled (a timer
-// handle cancelled before it fired), refused (the loop was closed: the post threw
-// LoopClosedError) or dropped (accepted, then discarded unrun by close()). Once the loop is
+// handle cancelled before it fired), refused (the post threw: LoopClosedError, or queuing it
+// threw std::bad_alloc) or dropped (accepted, then discarded unrun by close()). Once the loop is
 // closed and no thread is posting, posted = run + cancelled + refused + dropped.
 // Cross-thread posts are counted in per-thread slots (no shared RMW on the push path).
 //
@@ -31,7 +33,11 @@
 //
 // DEVIATIONS FROM ASYNCIO: stop() is thread-safe; call_soon/call_soon_threadsafe return
 // nothing (a cancellable Handle costs an allocation per post; timers return one); a closed
-// loop throws LoopClosedError (asyncio: RuntimeError).
+// loop throws LoopClosedError (asyncio: RuntimeError); each iteration drains the inbox before
+// the ready queue, so a call_soon_threadsafe that arrives before the next iteration runs
+// before an earlier call_soon (asyncio: one FIFO); misuse asyncio reports with ValueError /
+// RuntimeError (run_until_complete of another loop's future, a nested run) throws
+// InvalidStateError. docs/loop.md has the full list.
 #pragma once
 
 #include <sys/epoll.h>
@@ -42,18 +48,21 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <algorithm>
+#include <climits>
 #include <cstring>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
-#include <queue>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "../future/thread_future.hpp"  // detail::t_blocking_wait_forbidden
 #include "../primitives/mpsc_queue.hpp"
 #include "../primitives/mutex_queue.hpp"
 #include "../primitives/per_thread_counter.hpp"
@@ -62,8 +71,19 @@
 #include "errors.hpp"
 #include "wake_gate.hpp"
 
+// A sanitizer build: GCC defines __SANITIZE_THREAD__ / __SANITIZE_ADDRESS__; Clang (14)
+// defines neither and answers __has_feature instead (GCC 12 has no __has_feature, hence the
+// nested #if).
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define HANDOFF_DETAIL_SANITIZER_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define HANDOFF_DETAIL_SANITIZER_BUILD 1
+#endif
+#endif
+
 #if !defined(HANDOFF_LOOP_THREAD_CHECKS)
-#if !defined(NDEBUG) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#if !defined(NDEBUG) || defined(HANDOFF_DETAIL_SANITIZER_BUILD)
 #define HANDOFF_LOOP_THREAD_CHECKS 1
 #else
 #define HANDOFF_LOOP_THREAD_CHECKS 0
@@ -111,6 +131,7 @@ struct LoopStats {
   std::uint64_t batches = 0;            // inbox batches run
   std::uint64_t iterations = 0;         // loop iterations
   std::uint64_t exceptions = 0;         // exceptions passed to the exception handler
+  std::uint64_t timer_heap = 0;         // entries in the timer heap now (live + cancelled not yet pruned)
 
   bool balanced() const noexcept { return posted == run + cancelled + refused + dropped; }
 };
@@ -127,6 +148,29 @@ struct ExceptionContext {
 enum class InboxKind { LockFree, Mutex };
 
 namespace detail {
+
+// Deadlines saturate: `t + d` beyond the clock's range is time_point::max() ("never") or
+// min() ("long past"), never a wrapped value (a wrapped deadline fired a "never" timer at once
+// and froze the loop's sleep). nanos_until(when, now) is the wait from now to when, clamped
+// to 0 (already due) and to the largest count (when = max()).
+using LoopTimePoint = std::chrono::steady_clock::time_point;
+inline LoopTimePoint saturating_add(LoopTimePoint t, std::chrono::nanoseconds d) noexcept {
+  using dur = LoopTimePoint::duration;
+  static_assert(std::is_same_v<dur, std::chrono::nanoseconds>, "steady_clock counts nanoseconds here");
+  dur::rep out;
+  if (__builtin_add_overflow(t.time_since_epoch().count(), d.count(), &out)) {
+    return d.count() > 0 ? LoopTimePoint::max() : LoopTimePoint::min();
+  }
+  return LoopTimePoint(dur(out));
+}
+inline std::int64_t nanos_until(LoopTimePoint when, LoopTimePoint now) noexcept {
+  if (when <= now) return 0;
+  std::int64_t out;
+  if (__builtin_sub_overflow(when.time_since_epoch().count(), now.time_since_epoch().count(), &out)) {
+    return INT64_MAX;
+  }
+  return out;
+}
 
 inline std::uint64_t this_thread_ordinal() noexcept {
   static std::atomic<std::uint64_t> next{1};
@@ -146,10 +190,24 @@ struct LoopCore {
   LoopCore(const LoopCore&) = delete;
   LoopCore& operator=(const LoopCore&) = delete;
 
-  // Any thread. Throws LoopClosedError if the loop is closed.
+  // Any thread. Throws LoopClosedError if the loop is closed. Counted before the push (so
+  // the loop can never count a run before its post: tla/LoopClose.tla's count-after-push
+  // bug), then exactly once more: run or dropped by the loop, or refused here — closed, or
+  // the push itself threw (std::bad_alloc for a new inbox node; the value is left untouched
+  // then, so the drop hook still runs).
   void post(Callback&& cb) {
     posted.add();
-    if (push(std::move(cb)) != PushResult::Pushed) {
+    PushResult r;
+    try {
+      r = push(std::move(cb));
+    } catch (...) {
+#if !defined(HANDOFF_MUTANT_LOOP_POST_NO_ROLLBACK)
+      refused.fetch_add(1, std::memory_order_relaxed);  // a statistic; the post threw
+#endif
+      cb.drop();
+      throw;
+    }
+    if (r != PushResult::Pushed) {
       refused.fetch_add(1, std::memory_order_relaxed);  // a statistic; rare (closed loop only)
       cb.drop();  // the caller's callback never runs: its drop hook says so
       throw LoopClosedError("call_soon_threadsafe() after close()");
@@ -295,18 +353,23 @@ class EventLoop {
       fn.drop();
       throw LoopClosedError("call_soon() after close()");
     }
-    ready_.push_back(ReadyItem{std::move(fn), nullptr});
+    // The slot first, then the callback (a noexcept move): if the deque cannot grow, fn is
+    // still ours to drop, and the post counts as refused.
+    admit(fn, [&] { ready_.emplace_back(); });
+    ready_.back().fn = std::move(fn);
   }
 
   // Any thread. Wakes the loop if it sleeps. Throws LoopClosedError once the loop is closed.
   void call_soon_threadsafe(Callback fn) { core_->post(std::move(fn)); }
 
   // Loop thread. Run fn once `delay` has passed (never earlier; as soon as possible after).
+  // A delay beyond the clock's range (nanoseconds::max()) saturates: the timer never fires
+  // (cancel it, or close() drops it); a negative one is due at once.
   TimerHandle call_later(std::chrono::nanoseconds delay, Callback fn) {
-    return call_at(time() + delay, std::move(fn));
+    return call_at(detail::saturating_add(time(), delay), std::move(fn));
   }
 
-  // Loop thread. Run fn at `when` on the loop's clock (time()).
+  // Loop thread. Run fn at `when` on the loop's clock (time()). time_point::max(): never.
   TimerHandle call_at(time_point when, Callback fn) {
     check_thread("EventLoop::call_at");
     ++posted_local_;
@@ -315,9 +378,20 @@ class EventLoop {
       fn.drop();
       throw LoopClosedError("call_later()/call_at() after close()");
     }
-    auto e = std::make_shared<TimerHandle::Entry>(
-        TimerHandle::Entry{when, timer_seq_++, std::move(fn), cell_, TimerHandle::State::Scheduled});
-    timers_.push(e);
+    prune_cancelled_timers();
+    // Allocate the entry and the heap's slot first, then move fn in (noexcept): if either
+    // allocation fails, fn is still ours to drop, and the post counts as refused.
+    std::shared_ptr<TimerHandle::Entry> e;
+    admit(fn, [&] {
+      e = std::make_shared<TimerHandle::Entry>();
+      timers_.reserve(timers_.size() + 1);
+    });
+    e->when = when;
+    e->seq = timer_seq_++;
+    e->fn = std::move(fn);
+    e->cell = cell_;
+    timers_.push_back(e);  // capacity reserved: cannot throw
+    std::push_heap(timers_.begin(), timers_.end(), TimerLater{});
     return TimerHandle(std::move(e));
   }
 
@@ -328,28 +402,42 @@ class EventLoop {
 
   // Run until stop(). On the calling thread, which becomes the loop's thread.
   void run_forever() {
-    if (closed_) throw LoopClosedError("run_forever() on a closed loop");
-    if (running_) throw InvalidStateError("run_forever(): this loop is already running");
-    if (detail::t_running_loop != nullptr) {
-      throw InvalidStateError("run_forever(): another loop is already running in this thread");
-    }
+    check_can_run("run_forever()");
     struct Running {
       EventLoop& l;
       explicit Running(EventLoop& loop) : l(loop) {
         l.owner_.store(detail::this_thread_ordinal(), std::memory_order_relaxed);  // debug check only
         l.running_ = true;
         detail::t_running_loop = &l;
+        detail::t_blocking_wait_forbidden =
+            "would block the event loop's thread until the future is done; co_await the future instead";
       }
       ~Running() {
         l.running_ = false;
         l.stopping_ = false;
         detail::t_running_loop = nullptr;
+        detail::t_blocking_wait_forbidden = nullptr;
         l.owner_.store(0, std::memory_order_relaxed);  // debug check only
       }
     } running(*this);
     for (;;) {
       run_once();
       if (stopping_) break;
+    }
+  }
+
+  // Throws unless this thread may start running the loop now: the loop is open, not running,
+  // and no loop runs in this thread. `what` names the caller's call (run_until_complete
+  // checks before it makes a task of its coroutine).
+  void check_can_run(const char* what) const {
+    if (closed_) throw LoopClosedError(std::string(what) + " on a closed loop");
+    if (running_) {
+      throw InvalidStateError(std::string(what) +
+                              ": this loop is already running (a nested run from one of its own "
+                              "callbacks; co_await the work instead)");
+    }
+    if (detail::t_running_loop != nullptr) {
+      throw InvalidStateError(std::string(what) + ": another loop is already running in this thread");
     }
   }
 
@@ -393,16 +481,24 @@ class EventLoop {
       }
       ++dropped_;
     }
-    while (!timers_.empty()) {
-      auto e = timers_.top();
-      timers_.pop();
+    while (!timers_.empty()) {  // earliest first (a drop hook may cancel a later timer)
+      std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
+      auto e = std::move(timers_.back());
+      timers_.pop_back();
       if (e->state == TimerHandle::State::Scheduled) {
         e->state = TimerHandle::State::Dropped;
         e->fn.drop();
         ++dropped_;
       }
     }
+    timers_cancelled_ = 0;
     {
+      // Abandoning a task may wait for an executor job that borrows its frame
+      // (ThreadFutureAwaiter::on_abandon). close() may be called from a callback of another
+      // loop running on this thread; that wait would then be refused as "a loop thread
+      // blocking on a future", swallowed, and the frame freed under the running job. While
+      // close() blocks this thread, the thread runs no loop: say so for the duration.
+      NoRunningLoopScope not_running;
       // Tasks are completed and unlinked here but stay referenced until the cell is detached,
       // so a task's last reference, wherever it is dropped, finds a detached cell.
       auto abandoned = abandon_tasks();
@@ -438,13 +534,16 @@ class EventLoop {
 
   // ---- executors (defined in executor/run_in_executor.hpp) ---------------------------------
 
-  // Loop thread. Run fn() on `executor` (any type with submit(), e.g. ThreadPoolExecutor)
-  // and return the job's ThreadFuture: `co_await loop.run_in_executor(pool, fn)`.
-  template <class Executor, class F>
-  auto run_in_executor(Executor& executor, F fn);
+  // Loop thread. Run fn(args...) on `executor` (any type with submit(), e.g.
+  // ThreadPoolExecutor) and return the job's ThreadFuture:
+  // `co_await loop.run_in_executor(pool, fn, args...)`. fn and args are decay-copied (moved
+  // from rvalues) into the job, as std::thread and submit() do.
+  template <class Executor, class F, class... A>
+  auto run_in_executor(Executor& executor, F&& fn, A&&... args);
   // The same on the loop's default executor (created on first use; close() shuts it down).
+  // With arguments on the default executor: to_thread(fn, args...).
   template <class F>
-  auto run_in_executor(F fn);
+  auto run_in_executor(F&& fn);
   // Loop thread. The default executor (created on first use), or replace it (asyncio's
   // set_default_executor); close() shuts it down and waits for its jobs.
   ThreadPoolExecutor& default_executor();
@@ -478,16 +577,7 @@ class EventLoop {
     default_exception_handler(ctx);
   }
   static void default_exception_handler(const ExceptionContext& ctx) noexcept {
-    std::string what = "unknown exception";
-    if (ctx.exception) {
-      try {
-        std::rethrow_exception(ctx.exception);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
-    }
-    std::fprintf(stderr, "handoff: %s: %s\n", ctx.message.c_str(), what.c_str());
+    detail::print_exception(ctx.message.c_str(), ctx.exception);
   }
 
   // The loop thread, or any thread once the loop is not running and that thread has
@@ -508,12 +598,18 @@ class EventLoop {
     s.batches = batches_;
     s.iterations = iterations_;
     s.exceptions = exceptions_;
+    s.timer_heap = timers_.size();
     return s;
   }
 
   // Loop thread. Run fn when close() runs (after tasks are abandoned): e.g. shut down the
   // default executor.
   void add_close_hook(std::function<void()> fn) { close_hooks_.push_back(std::move(fn)); }
+
+  // Test seam: the loop calls `fn` instead of epoll_pwait2 (same arguments and result,
+  // errno included), so a test can make the sleep's syscall fail. nullptr: the kernel's.
+  using PollFunction = int (*)(int epfd, epoll_event* events, int max_events, const timespec* timeout);
+  void set_poll_function_for_test(PollFunction fn) noexcept { poll_fn_ = fn; }
 
   // The task the loop is running right now (nullptr between tasks). Loop thread.
   TaskBase* current_task() const noexcept { return current_task_; }
@@ -540,6 +636,42 @@ class EventLoop {
     bool operator()(const TimerPtr& a, const TimerPtr& b) const noexcept {
       return a->when != b->when ? a->when > b->when : a->seq > b->seq;
     }
+  };
+
+  // Makes room for a post whose callback `fn` is still the caller's: if make_room throws
+  // (std::bad_alloc), the post — already counted as posted — is counted as refused and fn's
+  // drop hook runs, so the ledger stays balanced and nothing is lost silently.
+  template <class MakeRoom>
+  void admit(Callback& fn, MakeRoom&& make_room) {
+    try {
+      make_room();
+    } catch (...) {
+#if !defined(HANDOFF_MUTANT_LOOP_POST_NO_ROLLBACK)
+      ++refused_local_;
+#endif
+      fn.drop();
+      throw;
+    }
+  }
+
+  // While it lives, this thread runs no loop as far as get_running_loop() and the
+  // "would block the loop" checks can tell (close(), abandoning tasks).
+  struct NoRunningLoopScope {
+#if defined(HANDOFF_MUTANT_LOOP_CLOSE_KEEPS_RUNNING_LOOP)
+    NoRunningLoopScope() noexcept {}  // MUTANT: close() from another loop's callback frees a frame under its job
+#else
+    NoRunningLoopScope() noexcept
+        : saved(std::exchange(detail::t_running_loop, nullptr)),
+          saved_forbidden(std::exchange(detail::t_blocking_wait_forbidden, nullptr)) {}
+    ~NoRunningLoopScope() {
+      detail::t_running_loop = saved;
+      detail::t_blocking_wait_forbidden = saved_forbidden;
+    }
+    EventLoop* saved;
+    const char* saved_forbidden;
+#endif
+    NoRunningLoopScope(const NoRunningLoopScope&) = delete;
+    NoRunningLoopScope& operator=(const NoRunningLoopScope&) = delete;
   };
 
   void run_callback(Callback& cb) {
@@ -582,20 +714,21 @@ class EventLoop {
     std::int64_t timeout_ns = -1;  // -1: no timer, wait for a signal or an fd
     const bool more_now = !ready_.empty() || stopping_ || inbox == PopStatus::Item ||
                           inbox == PopStatus::Retry;
+    prune_cancelled_timers();
     if (more_now) {
       timeout_ns = 0;
     } else if (!timers_.empty()) {
       purge_cancelled_timers();
-      if (!timers_.empty()) {
-        const auto d = timers_.top()->when - time();
-        timeout_ns = d.count() <= 0 ? 0 : std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+      // A timer at time_point::max() never fires: as good as none for the sleep.
+      if (!timers_.empty() && timers_.front()->when != time_point::max()) {
+        timeout_ns = detail::nanos_until(timers_.front()->when, time());
       }
     }
 
     if (timeout_ns != 0) {
       sleep_until_work(timeout_ns);
     } else if (!readers_.empty() || !writers_.empty()) {
-      poll_fds(0);
+      dispatch_fd_events(poll(0));
     } else if (inbox == PopStatus::Retry) {
       sync::yield();  // a producer is mid-push: give it the core for a moment
     }
@@ -619,13 +752,17 @@ class EventLoop {
 
   // The sleep side of the WakeGate handshake. timeout_ns < 0: no timer pending.
   void sleep_until_work(std::int64_t timeout_ns) {
+    const time_point start = time();
+    // When a timer is due: the spin never outlasts it (a long spin budget made timers late).
+    const time_point wake_at = timeout_ns >= 0 ? detail::saturating_add(start, std::chrono::nanoseconds(timeout_ns))
+                                               : time_point::max();
     // 1. Spin: a post arriving within about one wake's cost is taken without a syscall. Every
     // 64 turns the spin also yields the CPU: when the loop shares a core with the threads
     // that feed it (2 vCPUs, or a packed VM scheduler), a pure `pause` spin holds the core
     // they need for the whole budget (measured in bench/loop_bench: P=2 throughput 200 ->
     // ~25 ns per callback, one-CPU round trip after idle 38 -> 15 us; bench/README.md).
     if (opts_.spin_budget.count() > 0) {
-      const auto deadline = time() + opts_.spin_budget;
+      const time_point deadline = std::min(detail::saturating_add(start, opts_.spin_budget), wake_at);
       for (unsigned i = 1;; ++i) {
         if (!core_->consumer_sees_empty()) return;
         if ((i & 63) == 0) {
@@ -635,28 +772,41 @@ class EventLoop {
         }
         sync::spin_pause();
       }
-      if (timeout_ns > 0) {
-        timeout_ns -= opts_.spin_budget.count();
-        if (timeout_ns < 0) timeout_ns = 0;
-      }
+      if (timeout_ns > 0) timeout_ns = detail::nanos_until(wake_at, time());
     }
     // 2. Announce, 3. re-check, 4. sleep or cancel: WakeGate::sleep, the code the model
     // tests check. The re-check covers every source of work another thread can create.
+    // The sleep only polls: fd callbacks run after it, once the gate says AWAKE again (run
+    // inside it, a long fd callback made every cross-thread post pay a wake signal), and a
+    // failed poll throws after it, so the gate is left on every path.
     ++sleeps_;
+    PollResult polled;
     const WakeGate::SleepResult r = core_->gate.sleep(
         [&] {
           return !core_->consumer_sees_empty() ||
                  core_->stop_requested.load(std::memory_order_seq_cst) != 0;  // Dekker load, as the inbox's
         },
-        [&] { return poll_fds(timeout_ns); });
+        [&] {
+          polled = poll(timeout_ns);
+          return polled.signalled;
+        });
     if (!r.slept) ++sleeps_cancelled_;
     if (r.signal_pending) ++pending_spurious_;
+    dispatch_fd_events(polled);
   }
 
-  // epoll_wait with a nanosecond timeout (epoll_pwait2). True if the wake eventfd was
-  // readable (then it has been reset). Dispatches fd events.
-  bool poll_fds(std::int64_t timeout_ns) {
-    epoll_event evs[64];
+  // What one poll found: fd events waiting in events_[0, count) for dispatch_fd_events, or
+  // the poll's errno.
+  struct PollResult {
+    int count = 0;
+    int error = 0;
+    bool signalled = false;  // the wake eventfd was readable (it has been reset)
+  };
+
+  // epoll_wait with a nanosecond timeout (epoll_pwait2); resets the wake eventfd if it was
+  // readable. Runs no callback and throws nothing (the sleep calls it inside the gate).
+  PollResult poll(std::int64_t timeout_ns) noexcept {
+    epoll_event* evs = events_;
     timespec ts{};
     timespec* tsp = nullptr;
     if (timeout_ns >= 0) {
@@ -665,18 +815,18 @@ class EventLoop {
       tsp = &ts;
     }
     sync::step();
-    int n = ::epoll_pwait2(epfd_, evs, 64, tsp, nullptr);
+    const int n = poll_fn_ != nullptr ? poll_fn_(epfd_, evs, kMaxEvents, tsp)
+                                      : ::epoll_pwait2(epfd_, evs, kMaxEvents, tsp, nullptr);
+    PollResult out;
     if (n < 0) {
-      if (errno == EINTR) return false;
-      throw std::system_error(errno, std::generic_category(), "handoff: epoll_pwait2");
+      if (errno != EINTR) out.error = errno;
+      return out;
     }
-    bool signalled = false;
     for (int i = 0; i < n; ++i) {
-      const int fd = evs[i].data.fd;
-      if (fd == core_->wake_fd) {
+      if (evs[i].data.fd == core_->wake_fd) {
         std::uint64_t v;
         [[maybe_unused]] ssize_t r = ::read(core_->wake_fd, &v, sizeof v);  // reset the counter
-        signalled = true;
+        out.signalled = true;
         ++wakeups_;
         if (pending_spurious_ > 0) {
           --pending_spurious_;
@@ -684,11 +834,25 @@ class EventLoop {
         }
         continue;
       }
-      const std::uint32_t e = evs[i].events;
+      evs[out.count++] = evs[i];  // keep the fd events, in order, for dispatch_fd_events
+    }
+    return out;
+  }
+
+  // After a poll: throw its error (the sleep's syscall failed: nothing was dispatched), or
+  // run the fd callbacks of the events it found.
+  void dispatch_fd_events(const PollResult& polled) {
+    if (polled.error != 0) {
+      throw std::system_error(polled.error, std::generic_category(),
+                              "handoff: EventLoop::run_forever/run_until_complete: the loop's "
+                              "epoll_pwait2 failed");
+    }
+    for (int i = 0; i < polled.count; ++i) {
+      const int fd = events_[i].data.fd;
+      const std::uint32_t e = events_[i].events;
       if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) dispatch_fd(fd, readers_);
       if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) dispatch_fd(fd, writers_);
     }
-    return signalled;
   }
 
   void dispatch_fd(int fd, std::unordered_map<int, std::shared_ptr<std::function<void()>>>& table) {
@@ -737,24 +901,47 @@ class EventLoop {
     }
   }
 
-  void purge_cancelled_timers() {
-    while (!timers_.empty() && timers_.top()->state == TimerHandle::State::Cancelled) timers_.pop();
+  // The heap's earliest entry, removed.
+  TimerPtr pop_timer() noexcept {
+    std::pop_heap(timers_.begin(), timers_.end(), TimerLater{});
+    TimerPtr e = std::move(timers_.back());
+    timers_.pop_back();
+    if (e->state == TimerHandle::State::Cancelled) --timers_cancelled_;
+    return e;
+  }
+
+  void purge_cancelled_timers() noexcept {
+    while (!timers_.empty() && timers_.front()->state == TimerHandle::State::Cancelled) pop_timer();
+  }
+
+  // asyncio's rule (base_events.py, _run_once): once the heap holds more than 100 entries and
+  // more than half of them are cancelled, rebuild it without them. Without it a cancelled
+  // timer left the heap only on reaching the top: behind one long-lived timer, every
+  // wait_for(op, long_timeout) that op beat stayed (500k cycles: +76 MB). Amortized O(1) per
+  // cancel: a rebuild of n entries removes more than n/2 of them. Run by call_at and each
+  // iteration; noexcept (moves and removals of shared_ptrs only).
+  static constexpr std::size_t kPruneMinTimers = 100;
+  void prune_cancelled_timers() noexcept {
+    if (timers_.size() <= kPruneMinTimers || timers_cancelled_ * 2 <= timers_.size()) return;
+    std::erase_if(timers_, [](const TimerPtr& e) { return e->state == TimerHandle::State::Cancelled; });
+    std::make_heap(timers_.begin(), timers_.end(), TimerLater{});
+    timers_cancelled_ = 0;
   }
 
   void fire_due_timers() {
     if (timers_.empty()) return;
     const time_point now = time();
     while (!timers_.empty()) {
-      const TimerPtr& top = timers_.top();
+      const TimerPtr& top = timers_.front();
       if (top->state == TimerHandle::State::Cancelled) {
-        timers_.pop();
+        pop_timer();
         continue;
       }
       if (top->when > now) break;
-      TimerPtr e = top;
-      timers_.pop();
-      e->state = TimerHandle::State::Due;  // still cancellable until it runs
-      ready_.push_back(ReadyItem{Callback(), std::move(e)});  // counted as run when it runs
+      // The ready slot first, so a bad_alloc leaves the timer in the heap (fired later).
+      ready_.emplace_back();
+      ready_.back().timer = pop_timer();
+      ready_.back().timer->state = TimerHandle::State::Due;  // still cancellable until it runs
     }
   }
 
@@ -769,14 +956,18 @@ class EventLoop {
   std::shared_ptr<detail::LoopCore> core_;
   std::shared_ptr<LoopCell> cell_;
   int epfd_ = -1;
+  PollFunction poll_fn_ = nullptr;
   // A ready callback, or a due timer (run from its entry, so cancel() can still stop it).
   struct ReadyItem {
     Callback fn;
     TimerPtr timer;
   };
   std::deque<ReadyItem> ready_;
-  std::priority_queue<TimerPtr, std::vector<TimerPtr>, TimerLater> timers_;
+  std::vector<TimerPtr> timers_;        // a min-heap (TimerLater) on (when, seq)
+  std::size_t timers_cancelled_ = 0;    // entries of timers_ that are cancelled (pruned lazily)
   std::uint64_t timer_seq_ = 0;
+  static constexpr int kMaxEvents = 64;
+  epoll_event events_[kMaxEvents];      // the last poll's fd events, until dispatched
   std::unordered_map<int, std::shared_ptr<std::function<void()>>> readers_, writers_;
   std::function<void(const ExceptionContext&)> exception_handler_;
   std::vector<std::function<void()>> close_hooks_;
@@ -801,6 +992,7 @@ inline void TimerHandle::cancel() {
   EventLoop* loop = entry_->cell->loop();
   if (loop == nullptr) return;  // closed: close() already dropped (and counted) it
   loop->check_thread("TimerHandle::cancel");
+  if (entry_->state == State::Scheduled) ++loop->timers_cancelled_;  // still in the heap
   entry_->state = State::Cancelled;
   entry_->fn = Callback();  // release captures now, not when the heap gets to it
   ++loop->cancelled_;

@@ -18,14 +18,12 @@
 #include <variant>
 #include <vector>
 
+#include "../future/stored.hpp"
 #include "callback.hpp"
 #include "errors.hpp"
 #include "event_loop.hpp"
 
 namespace handoff {
-
-template <class T>
-using Stored = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
 class FutureBase : public std::enable_shared_from_this<FutureBase> {
  public:

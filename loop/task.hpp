@@ -132,6 +132,11 @@ class TaskBase {
   virtual ~TaskBase() { unlink(); }
 
   virtual std::shared_ptr<TaskBase> keep_alive() = 0;
+ public:
+  // The task's own future (a TaskState is both): awaiting it would wait forever.
+  virtual const FutureBase* own_future() const noexcept = 0;
+
+ protected:
   virtual bool task_done() const noexcept = 0;
   virtual void complete_cancelled() = 0;                        // before it started
   virtual void complete_abandoned() = 0;                        // at loop close
@@ -244,6 +249,25 @@ class TaskBase {
 };
 
 namespace detail {
+
+// asyncio's checks (Task.__step): a task cannot await its own future — it would wait
+// forever —, nor a pending future of another loop, whose done callbacks run on that loop (or
+// nowhere, if it is closed). Both used to hang silently. `what` names the user's call.
+// Called before anything is registered, so the throw undoes nothing: the task gets the
+// error at its co_await, as asyncio throws it into the task.
+inline void check_awaitable(const FutureBase& f, const TaskBase& task, const char* what) {
+  if (task.own_future() == &f) {
+    throw InvalidStateError(std::string(what) +
+                            ": a task awaits its own future; it would wait forever (asyncio: "
+                            "\"Task cannot await on itself\")");
+  }
+  if (f.loop() != task.loop()) {
+    throw InvalidStateError(std::string(what) +
+                            ": the future belongs to another event loop (or to a closed one); "
+                            "await it from a task of its own loop, or hand results across loops "
+                            "with run_coroutine_threadsafe / call_soon_threadsafe");
+  }
+}
 
 // The awaiting side's view of the running task: every suspending awaitable needs it.
 inline TaskBase& current_task(const char* what) {
@@ -452,6 +476,7 @@ class TaskState final : public FutureState<T>, public TaskBase {
   std::shared_ptr<TaskBase> keep_alive() override {
     return std::shared_ptr<TaskBase>(this->shared_from_this(), static_cast<TaskBase*>(this));
   }
+  const FutureBase* own_future() const noexcept override { return this; }
   bool task_done() const noexcept override { return this->done(); }
   void complete_cancelled() override {
     destroy_frame();
@@ -505,6 +530,14 @@ inline std::vector<std::shared_ptr<TaskBase>> all_tasks_of(EventLoop& loop) {
 template <class T>
 T EventLoop::run_until_complete(Future<T> fut) {
   check_thread("EventLoop::run_until_complete");
+  if (!fut) throw InvalidStateError("run_until_complete() of an empty Future");
+  check_can_run("run_until_complete()");
+  if (fut.state()->loop() != this) {
+    // Its done callbacks would go to that loop: this one would run forever (asyncio: ValueError).
+    throw InvalidStateError(
+        "run_until_complete(): the future belongs to another event loop (or to a closed one); "
+        "run it on its own loop");
+  }
   // The done callback stops this run only: if the loop stops early (stop() from elsewhere),
   // the callback is disarmed, so the future completing during a later run stops nothing.
   auto armed = std::make_shared<bool>(true);
@@ -524,6 +557,10 @@ T EventLoop::run_until_complete(Future<T> fut) {
 
 template <class T>
 T EventLoop::run_until_complete(Task<T> coro) {
+  // Before the coroutine becomes a task: a refused run must not leave a task behind that
+  // runs later anyway (asyncio checks first too). The refused coroutine is destroyed unrun.
+  check_thread("EventLoop::run_until_complete");
+  check_can_run("run_until_complete()");
   return run_until_complete(create_task(std::move(coro)));
 }
 
@@ -535,7 +572,9 @@ class FutureAwaiter final : public Waiter {
   explicit FutureAwaiter(std::shared_ptr<FutureState<T>> f) : f_(std::move(f)) {}
   bool await_ready() const noexcept { return f_->done(); }
   bool await_suspend(std::coroutine_handle<> h) {
-    task_ = &detail::current_task("a future");
+    TaskBase& task = detail::current_task("a future");
+    detail::check_awaitable(*f_, task, "co_await future");
+    task_ = &task;
     const std::uint64_t n = task_->suspend(this, h);
     f_->add_done_callback([t = task_->shared(), n] { t->resume_now(n); });
     // A cancel that arrived before this await is forwarded to the future now (asyncio's

@@ -173,6 +173,9 @@ Task<T> wait_for(Future<T> fut, std::chrono::nanoseconds timeout) {
   if (!fut) throw InvalidStateError("wait_for() of an empty Future");
   std::shared_ptr<FutureBase> st = fut.state();
   if (!st->done()) {
+    // Its own future, or one of another loop, would hang it (or, timeout <= 0, cancel a
+    // future this loop does not own): refused before anything is registered or cancelled.
+    detail::check_awaitable(*st, detail::current_task("wait_for()"), "wait_for()");
     Why why = Why::Deadline;
     if (timeout > std::chrono::nanoseconds(0)) {
       why = co_await FutureWait(st, detail::deadline_after(get_running_loop(), timeout),

@@ -42,7 +42,8 @@
 //
 // MUTANTS: HANDOFF_MUTANT_WAKE_NO_RECHECK (sleep() blocks without the re-check: the
 // watchdog and Relacy must report the lost wakeup); HANDOFF_MUTANT_WAKE_UNCONDITIONAL makes every producer signal, which
-// the coalescing check (signals <= announced sleeps) must catch.
+// the coalescing check (signals <= announced sleeps) must catch; HANDOFF_MUTANT_WAKE_NO_UNWIND
+// leaves the gate SLEEPING when the blocking call throws (tests/loop_failure_test.cpp).
 #pragma once
 
 #include <cstdint>
@@ -96,6 +97,9 @@ class WakeGate {
     bool signal_pending;  // a producer claimed this sleep but its signal was not consumed:
                           // one later wait will return at once (a spurious wakeup)
   };
+  // If block() throws, the sleep is finished on the way out (the gate says AWAKE again, as
+  // on every other path): a gate left SLEEPING would make the next post pay a wake signal
+  // for a loop that is awake, and announce_sleep's caller would see a stale claim.
   template <class HasWork, class Block>
   SleepResult sleep(HasWork&& has_work, Block&& block) {
     announce_sleep();
@@ -104,7 +108,19 @@ class WakeGate {
 #else
     if (has_work()) return {false, cancel_sleep()};
 #endif
+    struct FinishOnUnwind {
+      WakeGate& gate;
+      bool armed = true;
+#if defined(HANDOFF_MUTANT_WAKE_NO_UNWIND)
+      ~FinishOnUnwind() {}  // MUTANT: a throwing block() leaves the gate SLEEPING
+#else
+      ~FinishOnUnwind() {
+        if (armed) (void)gate.finish_sleep();
+      }
+#endif
+    } unwind{*this};
     const bool consumed_signal = block();
+    unwind.armed = false;
     const bool claimed = finish_sleep();
     return {true, claimed && !consumed_signal};
   }

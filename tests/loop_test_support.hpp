@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -52,6 +53,41 @@ class StderrCapture {
   }
   std::FILE* tmp_ = nullptr;
   int saved_ = -1;
+};
+
+// A backstop counted in loop turns, not time: it stops the loop after `turns` iterations, so
+// a defect that would leave an operation pending forever ends in a failed check instead of a
+// hang. It keeps the ready queue non-empty (the loop never sleeps while it is armed). Call
+// disarm() once the operation finished; fired() says whether it had to stop the loop.
+class TurnBackstop {
+ public:
+  TurnBackstop(EventLoop& loop, int turns) : st_(std::make_shared<State>()) {
+    st_->left = turns;
+    loop.call_soon(Tick{&loop, st_});
+  }
+  bool fired() const noexcept { return st_->fired; }
+  void disarm() noexcept { st_->armed = false; }
+
+ private:
+  struct State {
+    int left = 0;
+    bool fired = false;
+    bool armed = true;
+  };
+  struct Tick {
+    EventLoop* loop;
+    std::shared_ptr<State> st;
+    void operator()() {
+      if (!st->armed) return;
+      if (--st->left <= 0) {
+        st->fired = true;
+        loop->stop();
+        return;
+      }
+      loop->call_soon(Tick{loop, st});
+    }
+  };
+  std::shared_ptr<State> st_;
 };
 
 }  // namespace handoff::test

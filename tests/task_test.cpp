@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -25,6 +26,7 @@
 
 #include <handoff/loop/fd.hpp>
 #include <handoff/loop/loop.hpp>
+#include <handoff/loop/wait_for.hpp>
 
 #include "loop_test_support.hpp"
 
@@ -873,4 +875,99 @@ TEST_CASE("run(): returns main's result, cancels leftover tasks so their cleanup
     throw std::runtime_error("main failed");
   };
   CHECK_THROWS_WITH(run(failing()), "main failed");
+}
+
+// ---- issue 10: misuse that used to hang, huge sleeps, bounded timer heap under wait_for ------
+
+TEST_CASE("a task awaiting its own future, or a future of another loop, gets InvalidStateError",
+          "[task][future][misuse][regression]") {
+  // Both used to hang silently (the task waited for itself; the other loop's done callbacks
+  // never reach this loop). asyncio raises RuntimeError("Task cannot await on itself") and
+  // RuntimeError("... attached to a different loop"); here InvalidStateError, thrown at the
+  // co_await, so the task can catch it.
+  EventLoop loop, other;
+  auto await_it = [](Future<int>& f) -> Task<int> { co_return co_await f; };
+  auto wait_for_it = [](Future<int>& f) -> Task<int> { co_return co_await wait_for(f, 1h); };
+  Future<int> self_await, self_wait_for;
+  self_await = loop.create_task(await_it(self_await));
+  self_wait_for = loop.create_task(wait_for_it(self_wait_for));
+  Future<int> foreign = create_future<int>(other);
+  Future<int> foreign_await = loop.create_task(await_it(foreign));
+  Future<int> foreign_wait_for = loop.create_task(wait_for_it(foreign));
+  EventLoop closed;
+  Future<int> of_closed = create_future<int>(closed);
+  closed.close();
+  Future<int> closed_await = loop.create_task(await_it(of_closed));
+
+  test::TurnBackstop turns(loop, 20);  // the fixed code needs two turns; the old one hung
+  loop.run_forever();
+  auto error_of = [](Future<int>& f) -> std::string {
+    if (!f.done()) return "still pending";
+    try {
+      f.result();
+      return "no error";
+    } catch (const InvalidStateError& e) {
+      return e.what();
+    }
+  };
+  CHECK_THAT(error_of(self_await), Catch::Contains("co_await") && Catch::Contains("its own future"));
+  CHECK_THAT(error_of(self_wait_for), Catch::Contains("wait_for()") && Catch::Contains("its own future"));
+  CHECK_THAT(error_of(foreign_await), Catch::Contains("co_await") && Catch::Contains("another event loop"));
+  CHECK_THAT(error_of(foreign_wait_for), Catch::Contains("wait_for()") && Catch::Contains("another event loop"));
+  CHECK_THAT(error_of(closed_await), Catch::Contains("another event loop"));
+  // A done future of another loop is only read, as asyncio does: no error.
+  foreign.set_result(7);
+  Future<int> done_foreign = loop.create_task(await_it(foreign));
+  CHECK(loop.run_until_complete(done_foreign) == 7);
+  loop.close();
+  other.close();
+  check_ledger(loop.stats());
+}
+
+TEST_CASE("sleep(nanoseconds::max()) never wakes by itself; cancel() ends it",
+          "[task][timer][regression]") {
+  // call_later(d) computed time() + d, which overflowed: the sleep ended at once.
+  EventLoop loop;
+  bool woke = false;
+  auto sleeper = [](bool& flag) -> Task<void> {
+    co_await sleep(std::chrono::nanoseconds::max());
+    flag = true;
+  };
+  Future<void> f = loop.create_task(sleeper(woke));
+  test::TurnBackstop turns(loop, 20);
+  loop.run_forever();
+  CHECK(turns.fired());
+  CHECK_FALSE(woke);
+  CHECK_FALSE(f.done());
+  f.cancel();
+  CHECK_THROWS_AS(loop.run_until_complete(f), CancelledError);
+  CHECK_FALSE(woke);
+  loop.close();
+  check_ledger(loop.stats());
+}
+
+TEST_CASE("wait_for(op, long timeout) in a hot loop beside a heartbeat keeps the timer heap bounded",
+          "[task][timer][regression]") {
+  // Each wait_for leaves a cancelled timer behind when op finishes first; with a heartbeat
+  // due earlier on top of the heap, they were never pruned (see the event_loop_test case).
+  EventLoop loop;
+  TimerHandle heartbeat = loop.call_later(1h, [] {});
+  std::uint64_t most = 0;
+  constexpr int kRounds = 20000;
+  auto hot = [](EventLoop& l, std::uint64_t& largest) -> Task<int> {
+    int got = 0;
+    for (int i = 0; i < kRounds; ++i) {
+      Future<int> op = create_future<int>(l);
+      l.call_soon([op]() mutable { op.set_result(1); });
+      got += co_await wait_for(op, 2h);
+      largest = std::max(largest, l.stats().timer_heap);
+    }
+    co_return got;
+  };
+  CHECK(loop.run_until_complete(hot(loop, most)) == kRounds);
+  INFO("largest timer heap: " << most);
+  CHECK(most <= 256);
+  heartbeat.cancel();
+  loop.close();
+  check_ledger(loop.stats());
 }

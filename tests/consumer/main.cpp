@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include <handoff/executor/thread_pool_executor.hpp>  // and future/ (installed beside it)
 #include <handoff/primitives/mpsc_inbox.hpp>
 #include <handoff/primitives/mpsc_queue.hpp>
 #include <handoff/primitives/mutex_queue.hpp>
@@ -50,6 +51,14 @@ int main() {
   inbox.push(&m);
   const handoff::MpscInbox::Popped p = inbox.pop();
   ok = p.status == handoff::PopStatus::Item && static_cast<Msg*>(p.node)->v == 7 && ok;
+
+  // The executor and its futures (future/thread_future.hpp, future/errors.hpp): no loop needed.
+  handoff::ThreadPoolExecutor pool(2);
+  handoff::ThreadFuture<int> f = pool.submit([](int a, int b) { return a + b; }, 40, 2);
+  const int sum = f.get();
+  pool.shutdown(true);
+  std::printf("ThreadPoolExecutor: submit(40 + 2).get() = %d: %s\n", sum, sum == 42 ? "ok" : "WRONG");
+  ok = sum == 42 && ok;
 
   std::printf("perturbation hook compiled in: %s\n", handoff::sync::kPerturbed ? "yes" : "no");
   std::printf("handoff consumer: %s\n", ok ? "OK" : "FAILED");

@@ -55,4 +55,14 @@ step("run (add_subdirectory)" "${WORK_DIR}/subdirectory/handoff_consumer")
 if(NOT step_output MATCHES "handoff consumer: OK")
   message(FATAL_ERROR "install test: the add_subdirectory consumer did not report OK")
 endif()
-message("install test: OK (find_package against ${prefix}, and add_subdirectory)")
+# ---- (3) add_subdirectory leaves the parent's build type alone ----
+# A parent configured with no build type must keep none: handoff may pick a default only as the
+# top-level project (a forced Release would also add -DNDEBUG to the parent's own targets).
+step("configure (add_subdirectory, no build type)" ${clean_env} ${CMAKE_COMMAND} -S "${CONSUMER_DIR}"
+     -B "${WORK_DIR}/subdirectory-untyped" -G "${GENERATOR}" -DCMAKE_CXX_COMPILER=${CXX}
+     -DHANDOFF_CONSUMER_MODE=subdirectory -DHANDOFF_SOURCE_DIR=${HANDOFF_SOURCE_DIR})
+file(STRINGS "${WORK_DIR}/subdirectory-untyped/CMakeCache.txt" build_type_line REGEX "^CMAKE_BUILD_TYPE:")
+if(NOT build_type_line MATCHES "^CMAKE_BUILD_TYPE:[A-Z]*=$")
+  message(FATAL_ERROR "install test: add_subdirectory(handoff) changed the parent's build type: ${build_type_line}")
+endif()
+message("install test: OK (find_package against ${prefix}, add_subdirectory, parent build type untouched)")

@@ -1,0 +1,325 @@
+// handoff/future/thread_future.hpp — a result that crosses threads: concurrent.futures.Future.
+//
+// ThreadFuture<T> is what run_coroutine_threadsafe() returns to a thread, and what the
+// executor returns for a job. Any thread may wait on it (get, wait_for), poll it (done),
+// cancel it, or attach callbacks; a coroutine on any loop may `co_await` it (asyncio's
+// wrap_future: loop/thread_future.hpp). Exactly one completer publishes the result, once.
+//
+// LAYER. future/ sits below loop/ and executor/ and needs only primitives/ (docs/future.md):
+// the executor uses this header without any loop header; loop/thread_future.hpp adds the
+// loop's side (the awaiter, run_coroutine_threadsafe), and run_in_executor is the one bridge.
+//
+// STATE WORD (one 32-bit atomic, also the futex word):
+//
+//     PENDING --claim (CAS, one completer)--> COMPLETING --publish (exchange)--> DONE
+//        |  bit WAITERS: some thread sleeps in get()/wait_for(); the publisher wakes them
+//
+//  * complete: CAS PENDING->COMPLETING (losers get false: "already completed"), write the
+//    result slot, exchange to DONE (release: pairs with the readers' acquire loads, so the
+//    result is visible to whoever sees DONE), futex-wake only if WAITERS was set, then run
+//    the done callbacks.
+//  * wait: load (acquire); not DONE: set WAITERS (CAS), re-check, futex-wait on the word.
+//    The futex compares the word in the kernel, so a publish between the check and the
+//    sleep makes the wait return at once: no lost wakeup.
+//  * callbacks: a Treiber stack closed by the completer with one exchange to a CLOSED
+//    marker; add_done_callback pushes with CAS unless it finds CLOSED, then runs the callback
+//    itself. So each callback runs exactly once, on the completing thread or the adding one.
+//
+// CANCEL. cancel() asks; the producer decides. It sets CANCEL_REQUESTED and calls the cancel
+// hook the producer installed (run_coroutine_threadsafe: cancel the task on its loop;
+// executor: cancel a job not yet started). The future then completes — cancelled
+// (CancelledError), or with the result if it was too late — and cancel() returns whether the
+// request was made while the future was still pending.
+//
+// ONE CONSUMER OF THE VALUE. get() moves the value out (like std::future::get): a second
+// get() throws InvalidStateError. Exceptions can be rethrown any number of times.
+//
+// NO DEADLOCK ON THE LOOP THREAD. get()/wait_for() on a thread that is running an event
+// loop would block that loop (and the future may need it to complete), so they throw
+// InvalidStateError there: co_await the future instead. (The loop marks its thread through
+// detail::t_blocking_wait_forbidden; this layer knows no loop.)
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "../primitives/sync.hpp"
+#include "callback.hpp"
+#include "errors.hpp"
+#include "stored.hpp"
+
+namespace handoff {
+
+namespace detail {
+// A thread that can do useful work while it waits (an executor worker running jobs from its
+// own deque) installs a helper: get() calls it until the future is done, instead of
+// sleeping. It returns false when it had nothing to do.
+inline thread_local bool (*t_wait_helper)(void*) = nullptr;
+inline thread_local void* t_wait_helper_arg = nullptr;
+
+// A thread on which a blocking wait would deadlock (a thread running an event loop: the
+// future may need that loop to complete) sets this to what to do instead; get()/wait()
+// there throw InvalidStateError with that advice. Set and cleared by EventLoop::run_forever.
+inline thread_local const char* t_blocking_wait_forbidden = nullptr;
+}  // namespace detail
+
+class ThreadFutureBase {
+ public:
+  ThreadFutureBase() = default;
+  ThreadFutureBase(const ThreadFutureBase&) = delete;
+  ThreadFutureBase& operator=(const ThreadFutureBase&) = delete;
+  ~ThreadFutureBase() {
+    CbNode* n = callbacks_.load(std::memory_order_acquire);  // pairs with pushers' release CAS
+    if (n == closed()) return;
+    while (n != nullptr) {  // never completed: callbacks are dropped (their drop hooks run)
+      CbNode* next = n->next;
+      delete n;
+      n = next;
+    }
+  }
+
+  // Any thread.
+  bool done() const noexcept {
+    return (word_.load(std::memory_order_acquire) & kStateMask) == kDone;  // pairs with publish()
+  }
+  bool cancelled() const noexcept { return done() && cancelled_; }  // cancelled_ published by DONE
+
+  // Any thread. Request cancellation (see the header comment). False if the future was
+  // already done, or if the producer's hook says it is too late (an executor job that has
+  // started: concurrent.futures' cancel() semantics); otherwise true.
+  bool cancel() {
+    if (done()) return false;
+    // acq_rel: orders the hook's effects after the flag; pairs with the completer's check.
+    word_.fetch_or(kCancelRequested, std::memory_order_acq_rel);  // see above: pairs with claim()/cancel_requested()
+    return cancel_hook_ ? cancel_hook_() : true;
+  }
+  bool cancel_requested() const noexcept {
+    return (word_.load(std::memory_order_acquire) & kCancelRequested) != 0;  // pairs with cancel()
+  }
+
+  // Any thread. Block until done (or until `timeout`); false on timeout.
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> timeout) {
+    return wait_until_ns(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count());
+  }
+  void wait() { wait_until_ns(-1); }
+
+  // Any thread. fn runs once the future is done: on the completing thread, or at once on
+  // this thread if it already is. If the future is destroyed uncompleted, fn is dropped.
+  void add_done_callback(Callback fn) {
+    auto* node = new CbNode{std::move(fn), nullptr};
+    CbNode* top = callbacks_.load(std::memory_order_acquire);  // CAS below re-checks
+    while (top != closed()) {
+      node->next = top;
+      // release: publishes the node to the completer's acquire exchange.
+      if (callbacks_.compare_exchange_weak(top, node, std::memory_order_release,  // publishes the node to publish()
+                                           std::memory_order_acquire)) {  // failure: re-read top
+        return;
+      }
+    }
+    // Already completed (CLOSED seen with acquire: the result is visible): run it here.
+    Callback cb = std::move(node->fn);
+    delete node;
+    cb();
+  }
+
+  // Producer side, before the future is shared: the producer is a function running on some
+  // thread (an executor job), which may use the awaiting coroutine's frame until it returns.
+  void set_runs_on_a_thread() noexcept { runs_on_a_thread_ = true; }
+  bool runs_on_a_thread() const noexcept { return runs_on_a_thread_; }
+
+  // Producer side: installed before the future is shared; called by cancel(), whose result
+  // it gives (true: cancelled or cancellation requested; false: too late).
+  void set_cancel_hook(std::function<bool()> hook) { cancel_hook_ = std::move(hook); }
+
+ protected:
+  enum : std::uint32_t {
+    kPending = 0,
+    kCompleting = 1,
+    kDone = 2,
+    kStateMask = 3,
+    kWaiters = 4,
+    kCancelRequested = 8,
+  };
+
+  // Claim the right to complete. Exactly one caller ever gets true.
+  bool claim() noexcept {
+    std::uint32_t w = word_.load(std::memory_order_relaxed);  // the CAS re-checks it
+    for (;;) {
+      if ((w & kStateMask) != kPending) return false;
+      // acquire: the claimant sees the producer's setup; relaxed failure just retries.
+      if (word_.compare_exchange_weak(w, (w & ~kStateMask) | kCompleting,
+                                      std::memory_order_acquire, std::memory_order_relaxed)) {  // claimant sees the setup
+        return true;
+      }
+    }
+  }
+
+  // After claim() and writing the result: make it visible, wake sleepers, run callbacks.
+  void publish() {
+    std::uint32_t w = word_.load(std::memory_order_relaxed);  // the CAS re-checks it
+    // release: the result slot written before this is visible to every acquire of DONE.
+    while (!word_.compare_exchange_weak(w, (w & ~kStateMask) | kDone, std::memory_order_acq_rel,  // DONE publishes the result
+                                        std::memory_order_relaxed)) {  // failure: retry
+    }
+    if (w & kWaiters) sync::wake_all(word_);
+    // acq_rel: takes every pushed callback (acquire) and closes the stack (release: an adder
+    // that sees CLOSED also sees the result).
+    CbNode* n = callbacks_.exchange(closed(), std::memory_order_acq_rel);  // takes all callbacks, closes the stack
+    // The stack is LIFO; run callbacks in the order they were added.
+    CbNode* rev = nullptr;
+    while (n != nullptr) {
+      CbNode* next = n->next;
+      n->next = rev;
+      rev = n;
+      n = next;
+    }
+    while (rev != nullptr) {
+      CbNode* next = rev->next;
+      Callback cb = std::move(rev->fn);
+      delete rev;
+      try {
+        cb();
+      } catch (...) {
+        // A done callback that throws must not stop the others (asyncio logs it).
+        detail::print_exception("exception in a ThreadFuture done callback",
+                                std::current_exception());
+      }
+      rev = next;
+    }
+  }
+
+  void check_blocking_allowed(const char* what) const {
+    if (detail::t_blocking_wait_forbidden != nullptr && !done()) {
+      throw InvalidStateError(std::string(what) + " " + detail::t_blocking_wait_forbidden);
+    }
+  }
+
+  bool wait_until_ns(std::int64_t timeout_ns) {
+    if (done()) return true;
+    check_blocking_allowed("ThreadFuture::get()/wait()");
+    if (detail::t_wait_helper != nullptr) {
+      while (!done() && detail::t_wait_helper(detail::t_wait_helper_arg)) {
+      }
+      if (done()) return true;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
+    for (;;) {
+      std::uint32_t w = word_.load(std::memory_order_acquire);  // pairs with publish()
+      if ((w & kStateMask) == kDone) return true;
+      if (!(w & kWaiters)) {
+        // relaxed on both: only the futex word's value matters; publish() reads it in its RMW.
+        if (!word_.compare_exchange_weak(w, w | kWaiters, std::memory_order_relaxed,  // futex word only
+                                         std::memory_order_relaxed)) {  // futex word only
+          continue;
+        }
+        w |= kWaiters;
+      }
+      std::int64_t left = -1;
+      if (timeout_ns >= 0) {
+        left = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   deadline - std::chrono::steady_clock::now())
+                   .count();
+        if (left <= 0) return done();
+      }
+      sync::wait(word_, w, left);  // returns at once if the word is no longer w
+    }
+  }
+
+  struct CbNode {
+    Callback fn;
+    CbNode* next;
+  };
+  static CbNode* closed() noexcept {
+    static CbNode marker{Callback(), nullptr};
+    return &marker;
+  }
+
+  sync::atomic<std::uint32_t> word_{kPending};
+  sync::atomic<CbNode*> callbacks_{nullptr};
+  std::function<bool()> cancel_hook_;
+  std::exception_ptr error_;
+  bool cancelled_ = false;
+  bool taken_ = false;
+  bool runs_on_a_thread_ = false;
+};
+
+template <class T>
+class ThreadFutureState : public ThreadFutureBase {
+ public:
+  // Completer side. False if someone completed it first (the value is then discarded).
+  template <class... A>
+  bool set_value(A&&... a) {
+    if (!claim()) return false;
+    value_.emplace(std::forward<A>(a)...);
+    publish();
+    return true;
+  }
+  bool set_exception(std::exception_ptr e) {
+    if (!claim()) return false;
+    try {
+      std::rethrow_exception(e);
+    } catch (const CancelledError&) {
+      cancelled_ = true;
+    } catch (...) {
+    }
+    error_ = std::move(e);
+    publish();
+    return true;
+  }
+
+  // Consumer side: the value (moved out, once) or the exception. Call only when done().
+  T take() {
+    if (error_) std::rethrow_exception(error_);
+    if (taken_) throw InvalidStateError("ThreadFuture::get(): the result was already taken");
+    taken_ = true;
+    if constexpr (!std::is_void_v<T>) return std::move(*value_);
+  }
+
+ private:
+  std::optional<Stored<T>> value_;
+};
+
+// The handle. Copyable; all copies share one state. Any thread.
+template <class T>
+class ThreadFuture {
+ public:
+  ThreadFuture() = default;
+  explicit ThreadFuture(std::shared_ptr<ThreadFutureState<T>> s) : s_(std::move(s)) {}
+
+  // Block until done; return the value (once) or rethrow. Throws InvalidStateError on a
+  // loop thread (co_await it there).
+  T get() {
+    s_->wait();
+    return s_->take();
+  }
+  // As get(), but throws TimeoutError if not done within `timeout` (the future stays valid).
+  template <class Rep, class Period>
+  T get(std::chrono::duration<Rep, Period> timeout) {
+    if (!s_->wait_for(timeout)) throw TimeoutError("ThreadFuture::get(timeout)");
+    return s_->take();
+  }
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> timeout) { return s_->wait_for(timeout); }
+  void wait() { s_->wait(); }
+  bool done() const noexcept { return s_->done(); }
+  bool cancelled() const noexcept { return s_->cancelled(); }
+  bool cancel() { return s_->cancel(); }
+  void add_done_callback(Callback fn) { s_->add_done_callback(std::move(fn)); }
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+
+  const std::shared_ptr<ThreadFutureState<T>>& state() const noexcept { return s_; }
+
+ private:
+  std::shared_ptr<ThreadFutureState<T>> s_;
+};
+
+}  // namespace handoff
