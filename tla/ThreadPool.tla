@@ -7,8 +7,9 @@
 \* and concurrent shutdown(wait, cancel_futures) calls. Action by action; the event count is
 \* in the model (its own protocol is Parking.tla's, re-checked here as part of the pool).
 \*
-\* Models main at 5eba2f1 / 9d46320 (the executor branch merged): GENERATED UNCHANGED lists
-\* (gen_threadpool.py is not needed to read it; each action ends with its UNCHANGED list).
+\* Models the code on main (the executor branch's 9d46320 / 5eba2f1 merged). Every action
+\* primes one fixed set of variables in all its branches and ends with the UNCHANGED list of
+\* all the others (the lists were generated when the spec was rewritten; keep them exact).
 \*
 \* Threads: workers 1..MW (a worker's identity is its slot: a slot holds at most one thread
 \* at a time, and a retired slot's next thread starts at the top of worker_main), external
@@ -275,7 +276,9 @@ FOwn(w) ==
   /\ pc' = [pc EXCEPT ![w] = IF has THEN AfterFind(w, dq[w][Len(dq[w])])
                              ELSE IF MW > 1 THEN "f_steal" ELSE "f_hint"]
   /\ fret' = IF has THEN [fret EXCEPT ![w] = "none"] ELSE fret
-  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, tokens,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 Victims(w) == {v \in Slots \ {w} : dq[v] # <<>>}
 FSteal(w) ==
@@ -286,13 +289,17 @@ FSteal(w) ==
           /\ fj' = [fj EXCEPT ![w] = Head(dq[v])]
           /\ pc' = [pc EXCEPT ![w] = AfterFind(w, Head(dq[v]))]
           /\ fret' = [fret EXCEPT ![w] = "none"]
-  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, tokens,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 FHint(w) ==
   /\ pc' = [pc EXCEPT ![w] = IF hint > 0 THEN "f_inj" ELSE AfterFind(w, 0)]
   /\ fj' = IF hint > 0 THEN fj ELSE [fj EXCEPT ![w] = 0]
   /\ fret' = IF hint > 0 THEN fret ELSE [fret EXCEPT ![w] = "none"]
-  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 \* pop_injected_exact: try_pop under the queue's lock, then the hint's decrement (one step).
 PopExact(w) ==
@@ -304,14 +311,18 @@ FInj(w) ==
   /\ PopExact(w)
   /\ SetPc(w, AfterFind(w, IF inj # <<>> THEN Head(inj) ELSE 0))
   /\ fret' = [fret EXCEPT ![w] = "none"]
-  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, qclosed, dq, tokens,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 -----------------------------------------------------------------------------
 \* worker_main (worker w).
 
 Mint(w) ==
   /\ token' = [token EXCEPT ![w] = TRUE] /\ tokens' = tokens + 1 /\ SetPc(w, "spin_enter")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, spun, key, looks, inj, hint, qclosed, dq, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, spun, key, looks, inj, hint, qclosed, dq,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 \* w.spun = true; spin_for_job's CAS.
 SpinEnter(w) ==
@@ -319,40 +330,52 @@ SpinEnter(w) ==
   /\ spinning' = IF spinning < MaxSpin THEN spinning + 1 ELSE spinning
   /\ looks' = IF spinning < MaxSpin THEN [looks EXCEPT ![w] = SpinLooks] ELSE looks
   /\ SetPc(w, IF spinning < MaxSpin THEN "spin_look" ELSE "prep")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, key, inj, hint, qclosed, dq, tokens, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, key, inj, hint, qclosed, dq, tokens,
+                 alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls,
+                 fails, started, jst, runs, late>>
 
 \* The spin loop's condition, then a find_job pass.
 SpinLook(w) ==
   /\ SetPc(w, IF sdflag = 1 THEN "spin_exit" ELSE "f_own")
   /\ fj' = IF sdflag = 1 THEN [fj EXCEPT ![w] = 0] ELSE fj
   /\ fret' = IF sdflag = 1 THEN fret ELSE [fret EXCEPT ![w] = "spin"]
-  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 \* Nothing found and passes left: look again, or the spin's time is up.
 SpinMore(w) ==
   /\ \/ /\ looks' = [looks EXCEPT ![w] = @ - 1] /\ SetPc(w, "spin_look")
      \/ /\ SetPc(w, "spin_exit") /\ looks' = looks
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 \* spinning_.fetch_sub(1); BUG "nobaton": the baton inside spin_for_job, only here.
 SpinExit(w) ==
   /\ spinning' = spinning - 1
   /\ SetPc(w, IF fj[w] = 0 THEN "prep" ELSE IF BUG = "nobaton" THEN "obt_check" ELSE Found(w))
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 \* BUG "nobaton": spin_for_job's baton (before 3b1a14d), then worker_main's burn.
 OldBatonCheck(w) ==
   LET baton == spinning = 0 /\ WorkVisible IN
   /\ SetPc(w, IF baton THEN "n_load" ELSE Found(w))
   /\ nret' = IF baton THEN [nret EXCEPT ![w] = Found(w)] ELSE nret
-  /\ UNCHANGED <<fret, fj, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 \* w.token = false; take_idle_token(): burn mine if a push left it.
 Burn(w) ==
   /\ token' = [token EXCEPT ![w] = FALSE]
   /\ tokens' = IF tokens > 0 THEN tokens - 1 ELSE 0
   /\ SetPc(w, IF spun[w] /\ BUG # "nobaton" THEN "bt_check" ELSE "exec")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, spun, key, looks, inj, hint, qclosed, dq, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, spun, key, looks, inj, hint, qclosed, dq,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 \* w.spun = false; the baton (3b1a14d): spinning_.load() == 0 && work_visible() -> notify_one.
 BatonCheck(w) ==
@@ -360,61 +383,83 @@ BatonCheck(w) ==
   /\ spun' = [spun EXCEPT ![w] = FALSE]
   /\ SetPc(w, IF baton THEN "n_load" ELSE "exec")
   /\ nret' = IF baton THEN [nret EXCEPT ![w] = "exec"] ELSE nret
-  /\ UNCHANGED <<fret, fj, cur, sidx, counted, token, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, cur, sidx, counted, token, key, looks, inj, hint, qclosed, dq, tokens,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 \* prepare_wait(): waiters_.fetch_add(1), key = epoch_; then the re-check.
 Prep(w) ==
   /\ waiters' = waiters + 1 /\ key' = [key EXCEPT ![w] = epoch]
   /\ CallFind(w, "recheck")
-  /\ UNCHANGED <<fj, nret, cur, sidx, counted, token, spun, looks, inj, hint, qclosed, dq, tokens, spinning, alive, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fj, nret, cur, sidx, counted, token, spun, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 \* cancel_wait() (the re-check found a job; BUG "doublecancel": also after sd_last's pop).
 CancelWait(w) ==
   /\ waiters' = waiters - 1 /\ SetPc(w, Found(w)) /\ key' = [key EXCEPT ![w] = 0]
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, looks, inj, hint, qclosed, dq, tokens, spinning, alive, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 SdCheck(w) ==
   /\ SetPc(w, IF sdflag = 1 THEN "sd_cancel" ELSE "commit")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 SdCancel(w) ==
   /\ waiters' = waiters - 1 /\ key' = [key EXCEPT ![w] = 0]
   /\ SetPc(w, IF BUG = "shutdownstrand" THEN "exit" ELSE "sd_last")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, looks, inj, hint, qclosed, dq, tokens, spinning, alive, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 \* The last look under the queue's lock (2e4b443). A job: the code on main falls into the
 \* second cancel_wait() (BUG "doublecancel"); the fixed code runs it.
 SdLast(w) ==
   /\ PopExact(w)
   /\ SetPc(w, IF inj = <<>> THEN "exit" ELSE IF BUG = "doublecancel" THEN "cancel" ELSE Found(w))
-  /\ UNCHANGED <<fret, nret, cur, sidx, counted, token, spun, key, looks, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, nret, cur, sidx, counted, token, spun, key, looks, qclosed, dq, tokens,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 \* wait_for's loop: epoch_ != key -> woken; else the futex (compare + enqueue).
 Commit(w) ==
   /\ SetPc(w, IF epoch # key[w] THEN "withdraw" ELSE "sleeping")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 \* Woken: withdraw, continue at the top.
 Withdraw(w) ==
   /\ waiters' = waiters - 1 /\ CallFind(w, "top") /\ key' = [key EXCEPT ![w] = 0]
-  /\ UNCHANGED <<fj, nret, cur, sidx, counted, token, spun, looks, inj, hint, qclosed, dq, tokens, spinning, alive, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fj, nret, cur, sidx, counted, token, spun, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 \* keep_alive expired (not fair: the environment's choice).
 Timeout(w) ==
   /\ KeepAlive /\ pc[w] = "sleeping"
   /\ SetPc(w, "to_withdraw")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 ToWithdraw(w) ==
   /\ waiters' = waiters - 1 /\ SetPc(w, "to_epoch")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, alive, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 \* wait_for re-reads the epoch after withdrawing: a notify that raced the timeout is "woken".
 ToEpoch(w) ==
   /\ SetPc(w, IF epoch # key[w] THEN "f_own" ELSE "r_token")
   /\ fret' = IF epoch # key[w] THEN [fret EXCEPT ![w] = "top"] ELSE fret
   /\ key' = [key EXCEPT ![w] = 0]
-  /\ UNCHANGED <<fj, nret, cur, sidx, counted, token, spun, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fj, nret, cur, sidx, counted, token, spun, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 \* retire(): take_idle_token(); none -> a push counts on us: stay (continue).
 RToken(w) ==
@@ -422,12 +467,16 @@ RToken(w) ==
   /\ token' = IF tokens > 0 THEN [token EXCEPT ![w] = FALSE] ELSE token
   /\ SetPc(w, IF tokens > 0 THEN "r_dec" ELSE "f_own")
   /\ fret' = IF tokens > 0 THEN fret ELSE [fret EXCEPT ![w] = "top"]
-  /\ UNCHANGED <<fj, nret, cur, sidx, counted, spun, key, looks, inj, hint, qclosed, dq, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fj, nret, cur, sidx, counted, spun, key, looks, inj, hint, qclosed, dq,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 RDec(w) ==
   /\ Unlocked
   /\ alive' = alive - 1 /\ CallFind(w, "retire")
-  /\ UNCHANGED <<fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 \* retire(): lock; a job, spawn_wanted_ or shutdown -> stay (alive_ + 1, run the job); else
 \* the slot is freed and the thread ends.
@@ -439,7 +488,9 @@ RDecide(w) ==
   /\ occ' = IF stay THEN occ ELSE [occ EXCEPT ![w] = FALSE]
   /\ SetPc(w, IF ~stay THEN "absent" ELSE IF fj[w] # 0 THEN "exec" ELSE "f_own")
   /\ fret' = IF stay /\ fj[w] = 0 THEN [fret EXCEPT ![w] = "top"] ELSE fret
-  /\ UNCHANGED <<fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, waiters, epoch, sdflag, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, waiters, epoch, sdflag, sdlock, sdidx, joinset, calls,
+                 fails, started, jst, runs, late>>
 
 \* Job::execute: try_start's CAS QUEUED -> RUNNING, else the entry is discarded.
 Exec(w) ==
@@ -449,7 +500,9 @@ Exec(w) ==
   /\ pc' = [pc EXCEPT ![w] = IF won THEN "body" ELSE "f_own"]
   /\ fret' = IF won THEN fret ELSE [fret EXCEPT ![w] = "top"]
   /\ fj' = IF won THEN fj ELSE [fj EXCEPT ![w] = 0]
-  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, late>>
+  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, late>>
 
 \* The job runs: it submits its child (if any, once), then returns; on_finishing decides
 \* (one step: w.token, the own deque's empty_hint, injection_size_) whether to mint first.
@@ -460,23 +513,31 @@ Body(w) ==
   /\ cur' = IF sub THEN [cur EXCEPT ![w] = Kid(w)] ELSE cur
   /\ SetPc(w, IF sub THEN (IF BUG = "oldtoken" THEN "is_check" ELSE "e_token")
               ELSE IF mint THEN "fin_mint" ELSE "publish")
-  /\ UNCHANGED <<fret, fj, nret, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 FinMint(w) ==
   /\ token' = [token EXCEPT ![w] = TRUE] /\ tokens' = tokens + 1 /\ SetPc(w, "publish")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, spun, key, looks, inj, hint, qclosed, dq, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, spun, key, looks, inj, hint, qclosed, dq,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 \* set_value: the outcome is published; back to the top.
 Publish(w) ==
   /\ jst' = [jst EXCEPT ![fj[w]] = "done"] /\ CallFind(w, "top")
   /\ fj' = [fj EXCEPT ![w] = 0]
-  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, runs, late>>
+  /\ UNCHANGED <<nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, runs, late>>
 
 \* break; lock; leave_locked().
 Exit(w) ==
   /\ Unlocked
   /\ alive' = alive - 1 /\ occ' = [occ EXCEPT ![w] = FALSE] /\ SetPc(w, "absent")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, waiters, epoch, sdflag, wanted, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, waiters, epoch, sdflag, wanted, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 -----------------------------------------------------------------------------
 \* enqueue (thread t: a submitter, or a worker submitting a child).
@@ -486,13 +547,17 @@ ETake(t) ==
   /\ counted' = [counted EXCEPT ![t] = tokens > 0]
   /\ tokens' = IF tokens > 0 THEN tokens - 1 ELSE tokens
   /\ SetPc(t, IF IsWorker(t) THEN "is_check" ELSE "s_push")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, token, spun, key, looks, inj, hint, qclosed, dq, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, token, spun, key, looks, inj, hint, qclosed, dq,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 \* future.get(): the submitter waits for its last job's outcome (GetEach).
 SGet(t) ==
   /\ jst[JobAt(t, sidx[t] - 1)] \in Final
   /\ SetPc(t, SubStart)
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 \* injection_.push: refused (the queue is closed: the job's future gets
 \* ExecutorShutdownError, submit throws; a token taken is not given back) or accepted.
@@ -504,11 +569,15 @@ SPush(t) ==
   /\ sidx' = IF qclosed THEN [sidx EXCEPT ![t] = @ + 1] ELSE sidx
   /\ cur' = IF qclosed THEN [cur EXCEPT ![t] = NextCur(t)] ELSE cur
   /\ counted' = [counted EXCEPT ![t] = IF qclosed THEN FALSE ELSE counted[t]]
-  /\ UNCHANGED <<fret, fj, nret, token, spun, key, looks, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, runs>>
+  /\ UNCHANGED <<fret, fj, nret, token, spun, key, looks, hint, qclosed, dq, tokens, spinning,
+                 alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls,
+                 fails, started, runs>>
 
 SSize(t) ==
   /\ hint' = hint + 1 /\ SetPc(t, "ap_spin")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, qclosed, dq,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 \* enqueue from a job: is_shutdown() -> refuse (the child's future gets the error).
 IsCheck(w) ==
@@ -516,13 +585,17 @@ IsCheck(w) ==
   /\ SetPc(w, IF sdflag = 1 THEN "body" ELSE "is_push")
   /\ cur' = IF sdflag = 1 THEN [cur EXCEPT ![w] = 0] ELSE cur
   /\ counted' = [counted EXCEPT ![w] = IF sdflag = 1 THEN FALSE ELSE counted[w]]
-  /\ UNCHANGED <<fret, fj, nret, sidx, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, sidx, token, spun, key, looks, inj, hint, qclosed, dq, tokens,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, runs, late>>
 
 IsPush(w) ==
   /\ dq' = [dq EXCEPT ![w] = Append(@, cur[w])]
   /\ jst' = [jst EXCEPT ![cur[w]] = "queued"]
   /\ SetPc(w, "ap_spin")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, runs, late>>
 
 -----------------------------------------------------------------------------
 \* after_push (thread t).
@@ -533,17 +606,23 @@ ApAfterSpin(t) == IF BUG = "oldtoken" THEN "ap_token" ELSE IF counted[t] THEN "a
 ApSpin(t) ==
   /\ SetPc(t, IF spinning = 0 THEN "n_load" ELSE ApAfterSpin(t))
   /\ nret' = IF spinning = 0 THEN [nret EXCEPT ![t] = ApAfterSpin(t)] ELSE nret
-  /\ UNCHANGED <<fret, fj, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 \* BUG "oldtoken": take_idle_token() after the push -> done.
 ApToken(t) ==
   /\ tokens' = IF tokens > 0 THEN tokens - 1 ELSE tokens
   /\ SetPc(t, IF tokens > 0 THEN "ap_done" ELSE "ap_alive")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 ApAlive(t) ==
   /\ SetPc(t, IF alive < MW THEN "ap_spawn" ELSE "ap_done")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 FreeSlots == {s \in Slots : ~occ[s]}
 NewSlot == Min(FreeSlots)
@@ -594,12 +673,16 @@ ApSpawn(t) ==
         /\ wanted' = wanted /\ fails' = fails /\ started' = started /\ jst' = jst
      \/ /\ sdflag = 0
         /\ SpawnLocked(t, "ap_done")
-  /\ UNCHANGED <<fj, nret, cur, sidx, counted, key, looks, inj, hint, qclosed, dq, tokens, spinning, waiters, epoch, sdflag, sdlock, sdidx, joinset, calls, runs, late>>
+  /\ UNCHANGED <<fj, nret, cur, sidx, counted, key, looks, inj, hint, qclosed, dq, tokens,
+                 spinning, waiters, epoch, sdflag, sdlock, sdidx, joinset, calls, runs,
+                 late>>
 
 \* The end of after_push (a control step, kept apart from the spawn's locked step).
 ApEnd(t) ==
   /\ ApDone(t)
-  /\ UNCHANGED <<fret, fj, nret, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, token, spun, key, looks, inj, hint, qclosed, dq, tokens,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 -----------------------------------------------------------------------------
 \* notify_one / notify_all (thread t; a shutdown caller's is notify_all).
@@ -607,11 +690,15 @@ ApEnd(t) ==
 NLoad(t) ==
   /\ SetPc(t, IF waiters = 0 THEN nret[t] ELSE "n_bump")
   /\ nret' = IF waiters = 0 THEN [nret EXCEPT ![t] = "none"] ELSE nret
-  /\ UNCHANGED <<fret, fj, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 NBump(t) ==
   /\ epoch' = epoch + 1 /\ SetPc(t, "n_wake")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, alive, waiters, sdflag, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 Sleepers == {w \in Slots : pc[w] = "sleeping"}
 
@@ -624,7 +711,9 @@ NWake(t) ==
      \/ /\ t \notin SDs
         /\ \E w \in Sleepers : pc' = [pc EXCEPT ![t] = nret[t], ![w] = "commit"]
   /\ nret' = [nret EXCEPT ![t] = "none"]
-  /\ UNCHANGED <<fret, fj, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq,
+                 tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 -----------------------------------------------------------------------------
 \* shutdown(Wait[d], Cancel[d]) (thread d).
@@ -638,11 +727,15 @@ SdStart(d) ==
   /\ sdflag' = IF BUG = "shutdownstrand" THEN 1 ELSE sdflag
   /\ qclosed' = IF BUG = "shutdownstrand" THEN qclosed ELSE TRUE
   /\ SetPc(d, IF BUG = "shutdownstrand" THEN "sd_close" ELSE "sd_flag")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, dq, tokens, spinning, alive, waiters, epoch, wanted, occ, sdidx, joinset, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, dq,
+                 tokens, spinning, alive, waiters, epoch, wanted, occ, sdidx, joinset,
+                 fails, started, jst, runs, late>>
 
 SdFlag(d) ==
   /\ sdflag' = 1 /\ SetPc(d, "sd_drain")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, alive, waiters, epoch, wanted, occ, sdlock, sdidx,
+                 joinset, calls, fails, started, jst, runs, late>>
 
 AfterLock(d) == IF CancelOf(d) THEN "sd_cq" ELSE "n_load"
 SdNret(d) == IF WaitOf(d) THEN "sd_collect" ELSE "sd_leave"
@@ -651,7 +744,9 @@ SdNret(d) == IF WaitOf(d) THEN "sd_collect" ELSE "sd_leave"
 SdClose(d) ==
   /\ qclosed' = TRUE /\ sdlock' = FALSE
   /\ SetPc(d, AfterLock(d)) /\ nret' = [nret EXCEPT ![d] = SdNret(d)]
-  /\ UNCHANGED <<fret, fj, cur, sidx, counted, token, spun, key, looks, inj, hint, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, cur, sidx, counted, token, spun, key, looks, inj, hint, dq, tokens,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdidx, joinset,
+                 calls, fails, started, jst, runs, late>>
 
 \* alive_ == 0 && !consumer_sees_empty() -> spawn_locked(); unlock.
 SdDrain(d) ==
@@ -663,7 +758,8 @@ SdDrain(d) ==
         /\ SetPc(d, AfterLock(d))
         /\ occ' = occ /\ alive' = alive /\ fret' = fret /\ token' = token /\ spun' = spun
         /\ wanted' = wanted /\ fails' = fails /\ started' = started /\ jst' = jst
-  /\ UNCHANGED <<fj, cur, sidx, counted, key, looks, inj, hint, qclosed, dq, tokens, spinning, waiters, epoch, sdflag, sdidx, joinset, calls, runs, late>>
+  /\ UNCHANGED <<fj, cur, sidx, counted, key, looks, inj, hint, qclosed, dq, tokens, spinning,
+                 waiters, epoch, sdflag, sdidx, joinset, calls, runs, late>>
 
 \* cancel_queued() ("sd_cq") and, after a failed draining spawn, fail_queued() ("sd_fq"):
 \* each entry popped (the injection queue) or stolen (slot by slot), ended if it is still
@@ -682,7 +778,9 @@ SdDiscard(d, how, then) ==
         /\ sdidx' = [sdidx EXCEPT ![d] = sdidx[d] + 1] /\ inj' = inj /\ hint' = hint /\ dq' = dq /\ jst' = jst /\ pc' = pc
      \/ /\ sdidx[d] = MW + 1
         /\ SetPc(d, then) /\ sdidx' = [sdidx EXCEPT ![d] = 0] /\ inj' = inj /\ hint' = hint /\ dq' = dq /\ jst' = jst
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, qclosed, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, joinset, calls, fails, started, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, qclosed, tokens,
+                 spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, joinset,
+                 calls, fails, started, runs, late>>
 SdCq(d) == SdDiscard(d, "cancelled", "n_load")
 SdFq(d) == SdDiscard(d, "failed", AfterLock(d))
 
@@ -693,12 +791,16 @@ SdCollect(d) ==
   /\ joinset' = [joinset EXCEPT ![d] =
                    {s \in Slots : pc[s] # "absent" /\ \A e \in SDs \ {d} : s \notin joinset[e]}]
   /\ SetPc(d, "sd_join")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, calls, fails, started, jst, runs, late>>
 
 SdJoin(d) ==
   /\ \A s \in joinset[d] : pc[s] = "absent"
   /\ SetPc(d, "sd_leave")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 \* ShutdownCall::leave: lock; --shutdown_calls_; a wait=true call then waits for 0 (BUG
 \* "nocallwait": it returns at once).
@@ -706,12 +808,16 @@ SdLeave(d) ==
   /\ Unlocked
   /\ calls' = calls - 1
   /\ SetPc(d, IF WaitOf(d) /\ BUG # "nocallwait" THEN "sd_wait" ELSE "sd_done")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, fails, started, jst, runs, late>>
 
 SdWait(d) ==
   /\ Unlocked /\ calls = 0
   /\ SetPc(d, "sd_done")
-  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed, dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock, sdidx, joinset, calls, fails, started, jst, runs, late>>
+  /\ UNCHANGED <<fret, fj, nret, cur, sidx, counted, token, spun, key, looks, inj, hint, qclosed,
+                 dq, tokens, spinning, alive, waiters, epoch, sdflag, wanted, occ, sdlock,
+                 sdidx, joinset, calls, fails, started, jst, runs, late>>
 
 -----------------------------------------------------------------------------
 \* Dispatch: one action per thread and label.
@@ -880,6 +986,10 @@ AtMostOneThreadStarted == started <= 1
 \* reachable ones, so a violation found under it is a real trace): once job 3 is pushed,
 \* worker 2 stays asleep -- the shape of the burst.
 BurstSchedule == (MW >= 2 /\ NJ >= 3 /\ jst[3] # "new") => pc[2] = "sleeping"
+\* ThreadPoolDoubleCancelHang.cfg: the burst's schedule, and no shutdown() call starts before
+\* job 3 is pushed (a subset of the behaviours again: a violation found is real).
+HangSchedule == /\ BurstSchedule
+                /\ (NJ >= 3 /\ jst[3] = "new") => \A d \in SDs : pc[d] = "sd_start"
 
 \* COVERAGE (each must FAIL in the model named: the behaviour is reachable).
 CovNoSpinFind == ~\E w \in Slots : pc[w] = "spin_exit" /\ fj[w] # 0
