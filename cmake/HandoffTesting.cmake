@@ -41,6 +41,15 @@ function(handoff_add_stress_test name)
   handoff_soak_properties(stress.${name})
 endfunction()
 
+# handoff_add_unit_mutant(<target> <source> <MACRO>) : a unit-test binary built from <source>
+# with -D<MACRO> (a HANDOFF_MUTANT_* switch), for a handoff_add_mutant_check to run.
+function(handoff_add_unit_mutant target source macro)
+  handoff_catch_main()
+  add_executable(${target} ${source})
+  target_compile_definitions(${target} PRIVATE ${macro})
+  target_link_libraries(${target} PRIVATE handoff_catch_main Catch2::Catch2 handoff::handoff handoff_dev)
+endfunction()
+
 # handoff_add_mutant_check(<test-name> EXPECT <regex> COMMAND <cmd...>) : a check that must
 # FAIL with the expected diagnostic: passes only when the command exits non-zero AND its
 # output matches EXPECT. A crash or an unrelated failure does not count as catching a mutant.
