@@ -19,7 +19,7 @@
 //     line saying whether it is compiled in (HANDOFF_PERTURB=ON) and active;
 //   * a time bound: ctest mode stops each test at min(its count, ~--seconds total); soak mode
 //     (--soak or HANDOFF_SOAK=1) runs the full counts with no time bound unless --seconds
-//     is given. Slice::next() spreads the remaining time over the remaining slices;
+//     (or HANDOFF_SOAK_SECONDS, set by `make soak-perturb`) is given. Slice::next() spreads the remaining time over the remaining slices;
 //   * a watchdog thread: if the test's progress counter stops moving for --watchdog seconds,
 //     or the run overruns a hard limit, it prints the test's diagnosis (who is stuck where)
 //     and calls std::_Exit(3), so a hang never reaches the ctest TIMEOUT;
@@ -303,6 +303,14 @@ class Harness {
       std::random_device rd;
       seed_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
               static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
+    }
+    // make soak-perturb: full counts, but each binary bounded by the budget the script hands out.
+    if (const char* env = std::getenv("HANDOFF_SOAK_SECONDS"); soak_ && !seconds_given && env != nullptr && *env != '\0') {
+      if (parse_double(env, seconds_) && seconds_ > 0) {
+        seconds_given = true;
+      } else {
+        error = std::string("bad HANDOFF_SOAK_SECONDS '") + env + "'";
+      }
     }
     timed_ = !soak_ || seconds_given;
     // Always first: the one number that replays this run.
