@@ -448,8 +448,10 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
           // no later notify or spawn will come), so look under the queue's lock. Found by
           // stress/executor_stress.cpp's shutdown phase (a future left pending).
           if ((job = pop_injected_exact()) == nullptr) break;
-        }
-        if (job != nullptr) {
+          // Found one: run it. The wait is cancelled already — cancelling it again would take
+          // a second waiter off the count for one prepare_wait(), so a later notify could
+          // miss a real sleeper (tla/ThreadPool.tla, the doublecancel variant).
+        } else if (job != nullptr) {
           parking_.cancel_wait();
         } else {
           bump(s.parks);
