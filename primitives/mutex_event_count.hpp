@@ -15,6 +15,8 @@
 // and the meaning of each statistic are EventCount's (event_count.hpp).
 //
 // THREAD ROLES: as EventCount — every method any thread; a Key is used once by its preparer.
+// LIFETIME: as EventCount — a woken waiter may destroy it as soon as its wait returns (see
+// notify()).
 #pragma once
 
 #include <chrono>
@@ -104,19 +106,35 @@ class MutexEventCount {
     return woken;
   }
 
+  // The notify is issued UNDER the lock (not after it, the usual "hurry up and wait" saving):
+  // a waiter that sees the new epoch may destroy this object as soon as its wait returns,
+  // and it can only see it after our unlock, so the unlock is our last access (std::mutex
+  // allows its destruction once the other thread has locked it). Notifying after the unlock
+  // touched a condition variable the waiter may already have destroyed (issue 10; the test
+  // "a waiter may destroy the event count ..." holds the notifier right after its unlock).
   void notify(bool all) noexcept {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (waiters_ == 0) return;
       ++epoch_;
       ++s_.notify_syscalls;
+#if !defined(HANDOFF_MUTANT_MEC_NOTIFY_AFTER_UNLOCK)
+      if (all) {
+        cv_.notify_all();
+      } else {
+        cv_.notify_one();
+      }
+#endif
     }
-    // Outside the lock: the woken thread does not block on the mutex we hold.
+    if (detail::t_ec_released_hook != nullptr) detail::t_ec_released_hook();  // test seam (thread-local)
+#if defined(HANDOFF_MUTANT_MEC_NOTIFY_AFTER_UNLOCK)
+    // MUTANT: the pre-fix order — notify after the unlock, on a possibly destroyed condvar.
     if (all) {
       cv_.notify_all();
     } else {
       cv_.notify_one();
     }
+#endif
   }
 
   mutable std::mutex mu_;

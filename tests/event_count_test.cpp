@@ -344,3 +344,52 @@ TEMPLATE_TEST_CASE("wait_for racing notifies: every return is a wake or a timeou
   CHECK(s.timeouts == falses.load());
   check_ledger(s);
 }
+
+// LIFETIME (issue 10): a waiter whose wait() returned because of a notify may destroy the
+// event count at once, while the notifier that woke it is still inside notify_one(). The
+// seam t_ec_released_hook holds the notifier right after the step that releases the waiter
+// (EventCount: the epoch bump; MutexEventCount: the unlock); the waiter, which prepared
+// before the notify, returns from wait() and deletes the event count; then the notifier
+// finishes. Before the fix the rest of notify touched the object (EventCount: the futex wake
+// through the object and the statistic after the bump; MutexEventCount: notify_one() on the
+// condvar after the unlock): ASan's heap-use-after-free. Deterministic: the order is forced.
+namespace {
+std::atomic<int>* g_release_step = nullptr;  // the test's handshake with the seam
+void hold_notifier_until_destroyed() {
+  std::atomic<int>& step = *g_release_step;
+  step.store(1);  // the waiter may go: the notify has released it
+  while (step.load() != 2) std::this_thread::yield();  // the waiter destroyed the event count
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("a waiter may destroy the event count as soon as its wait returns, while the "
+                   "notifier is still inside notify_one",
+                   "[event_count][lifetime]", EventCount, MutexEventCount) {
+  for (int round = 0; round < 2; ++round) {  // notify_one, then notify_all
+    auto* ec = new TestType;
+    std::atomic<int> step{0};
+    g_release_step = &step;
+    std::thread waiter([&] {
+      const auto key = ec->prepare_wait();  // announced before the notify: the notify counts us
+      step.store(-1);
+      while (step.load() != 1) std::this_thread::yield();
+      ec->wait(key);  // the notify already came: returns at once
+      delete ec;      // the owner: the event it waited for happened
+      step.store(2);
+    });
+    std::thread notifier([&] {
+      while (step.load() != -1) std::this_thread::yield();  // the waiter has announced
+      handoff::detail::t_ec_released_hook = &hold_notifier_until_destroyed;
+      if (round == 0) {
+        ec->notify_one();
+      } else {
+        ec->notify_all();
+      }
+      handoff::detail::t_ec_released_hook = nullptr;
+    });
+    notifier.join();
+    waiter.join();
+    CHECK(step.load() == 2);
+    g_release_step = nullptr;
+  }
+}
