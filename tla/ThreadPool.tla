@@ -7,7 +7,7 @@
 \* and concurrent shutdown(wait, cancel_futures) calls. Action by action; the event count is
 \* in the model (its own protocol is Parking.tla's, re-checked here as part of the pool).
 \*
-\* Models the code on main (the executor branch's 9d46320 / 5eba2f1 merged). Every action
+\* Models the code on main (9d46320 / 5eba2f1 merged, 7bf4307, cb8c0a1). Every action
 \* primes one fixed set of variables in all its branches and ends with the UNCHANGED list of
 \* all the others (the lists were generated when the spec was rewritten; keep them exact).
 \*
@@ -39,7 +39,7 @@
 \*   sd_check   is_shutdown()                        shutdown_.load()
 \*   sd_cancel  cancel_wait() before leaving
 \*   sd_last    pop_injected_exact() (2e4b443): the last look under the queue's lock; a job
-\*              is run (BUG "doublecancel": the code on main falls into a second cancel_wait)
+\*              is run (BUG "doublecancel": before 7bf4307 the code fell into a second cancel_wait)
 \*   commit     wait_for: epoch_ != key -> woken; else futex (compare + enqueue, one step)
 \*   sleeping   in the futex: a notifier's wake -> commit; keep_alive timeout -> to_withdraw
 \*   withdraw   waiters_.fetch_sub(1) after a wake   -> continue (top)
@@ -117,9 +117,9 @@
 \*    constructor (lock, ++calls) is merged into shutdown's first locked step.
 \*
 \* BUG (seeded, separate cfgs):
-\*  "none"           the code on main, with ONE cancel_wait() on the shutdown path (the fix
-\*                   of "doublecancel", README.md) and with the fix of SPAWN FAILURE
-\*  "doublecancel"   the code on main: when sd_last's pop finds a job, the code falls into
+\*  "none"           the code on main (7bf4307: ONE cancel_wait() on the shutdown path, the
+\*                   fix of "doublecancel", README.md)
+\*  "doublecancel"   before 7bf4307: when sd_last's pop finds a job, the code falls into
 \*                   `if (job != nullptr) parking_.cancel_wait();` a second time
 \*  "shutdownstrand" before 2e4b443: the flag before injection_.close(), no draining spawn,
 \*                   a leaving worker trusts the size hint
@@ -415,8 +415,8 @@ SdCancel(w) ==
                  tokens, spinning, alive, epoch, sdflag, wanted, occ, sdlock, sdidx,
                  joinset, calls, fails, started, jst, runs, late>>
 
-\* The last look under the queue's lock (2e4b443). A job: the code on main falls into the
-\* second cancel_wait() (BUG "doublecancel"); the fixed code runs it.
+\* The last look under the queue's lock (2e4b443). A job: before 7bf4307 the code fell into the
+\* second cancel_wait() (BUG "doublecancel"); main runs it.
 SdLast(w) ==
   /\ PopExact(w)
   /\ SetPc(w, IF inj = <<>> THEN "exit" ELSE IF BUG = "doublecancel" THEN "cancel" ELSE Found(w))
