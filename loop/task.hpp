@@ -254,19 +254,25 @@ namespace detail {
 // forever —, nor a pending future of another loop, whose done callbacks run on that loop (or
 // nowhere, if it is closed). Both used to hang silently. `what` names the user's call.
 // Called before anything is registered, so the throw undoes nothing: the task gets the
-// error at its co_await, as asyncio throws it into the task.
+// error at its co_await, as asyncio throws it into the task. check_same_loop alone serves the
+// combinators that hook a future to a loop without awaiting it themselves (gather, shield:
+// asyncio's "futures are tied to different event loops").
+// `loop`: the loop whose thread will run f's done callbacks for the caller.
+inline void check_same_loop(const FutureBase& f, const EventLoop* loop, const char* what) {
+  if (f.loop() != loop) {
+    throw InvalidStateError(std::string(what) +
+                            ": the future belongs to another event loop (or to a closed one); "
+                            "await it from a task of its own loop, or hand results across loops "
+                            "with run_coroutine_threadsafe / call_soon_threadsafe");
+  }
+}
 inline void check_awaitable(const FutureBase& f, const TaskBase& task, const char* what) {
   if (task.own_future() == &f) {
     throw InvalidStateError(std::string(what) +
                             ": a task awaits its own future; it would wait forever (asyncio: "
                             "\"Task cannot await on itself\")");
   }
-  if (f.loop() != task.loop()) {
-    throw InvalidStateError(std::string(what) +
-                            ": the future belongs to another event loop (or to a closed one); "
-                            "await it from a task of its own loop, or hand results across loops "
-                            "with run_coroutine_threadsafe / call_soon_threadsafe");
-  }
+  check_same_loop(f, task.loop(), what);
 }
 
 // The awaiting side's view of the running task: every suspending awaitable needs it.

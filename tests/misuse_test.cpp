@@ -1,0 +1,179 @@
+// tests/misuse_test.cpp — the rows of docs/misuse.md that no other suite tested: each misuse
+// gets a clear error naming the user's call (never a hang, a crash or a silent drop).
+//
+//  * gather / shield / TaskGroup given a future (or a handle) of another loop: InvalidStateError
+//    at the call, before anything is scheduled — they used to hang, or complete from the other
+//    loop's thread.
+//  * Huge timeouts (nanoseconds::max(), hours::max()) at every timed wait: the wait neither
+//    returns at once (the old overflowed deadline lay in the past) nor hangs — a second thread
+//    completes or closes the object only after the waiter has been seen waiting.
+//
+// Every wait here is bounded: a loop runs under a TurnBackstop (counted in loop turns), a
+// blocking wait is released by a second thread, and a wait that never returns would trip
+// the Catch2 ctest TIMEOUT only after a failed check already said which one.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <handoff/loop/gather.hpp>
+#include <handoff/loop/loop.hpp>
+#include <handoff/loop/shield.hpp>
+#include <handoff/loop/task_group.hpp>
+
+#include "loop_test_support.hpp"
+
+using namespace handoff;
+using namespace std::chrono_literals;
+using handoff::test::check_ledger;
+
+namespace {
+
+// The message of f's InvalidStateError, or what happened instead.
+template <class T>
+std::string error_of(Future<T>& f) {
+  if (!f.done()) return "still pending (it hung)";
+  try {
+    f.result();
+    return "no error";
+  } catch (const InvalidStateError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("another error: ") + e.what();
+  }
+}
+
+Task<int> value(int v, bool& ran) {
+  ran = true;
+  co_return v;
+}
+
+}  // namespace
+
+// ---- combinators given another loop's future ---------------------------------------------------
+
+TEST_CASE("gather() of another loop's future is InvalidStateError before any task is scheduled",
+          "[gather][misuse][regression]") {
+  // The gather hooked its done callback to the foreign future: with the other loop not
+  // running it never completed (the awaiting task hung); with it running, the gather would
+  // complete from that loop's thread. asyncio raises ValueError.
+  EventLoop loop, other;
+  Future<int> foreign = create_future<int>(other);
+  bool task_ran = false, vec_ran = false;
+  auto tuple_form = [&]() -> Task<int> {
+    auto [a, b] = co_await gather(value(1, task_ran), foreign);
+    co_return a + b;
+  };
+  auto vector_form = [&]() -> Task<int> {
+    std::vector<Future<int>> futs{loop.create_task(value(2, vec_ran)), foreign};
+    auto v = co_await gather(std::move(futs));
+    co_return v[0];
+  };
+  auto outcomes_form = [&]() -> Task<int> {
+    auto [a] = co_await gather(return_exceptions, foreign);
+    co_return a.has_value() ? 1 : 0;
+  };
+  Future<int> t = loop.create_task(tuple_form());
+  Future<int> v = loop.create_task(vector_form());
+  Future<int> o = loop.create_task(outcomes_form());
+  test::TurnBackstop turns(loop, 50);  // the fixed code needs a few turns; the old one hung
+  loop.run_forever();  // until the backstop: a pending result below means it hung
+  CHECK_THAT(error_of(t), Catch::Contains("gather()") && Catch::Contains("another event loop"));
+  CHECK_THAT(error_of(v), Catch::Contains("gather()") && Catch::Contains("another event loop"));
+  CHECK_THAT(error_of(o), Catch::Contains("gather()") && Catch::Contains("another event loop"));
+  CHECK_FALSE(task_ran);  // the Task argument before the bad one was never scheduled
+  // A future of a closed loop (its loop() is null): rejected too, not hooked to nothing.
+  EventLoop closed;
+  Future<int> of_closed = create_future<int>(closed);
+  closed.close();
+  auto closed_form = [&]() -> Task<int> { co_return std::get<0>(co_await gather(of_closed)); };
+  Future<int> c = loop.create_task(closed_form());
+  test::TurnBackstop turns2(loop, 50);
+  loop.run_forever();
+  CHECK_THAT(error_of(c), Catch::Contains("another event loop"));
+  // From outside a running loop, the first future's loop is the gather's: a second future
+  // of another loop is rejected at the call.
+  Future<int> mine = create_future<int>(loop);
+  CHECK_THROWS_WITH(gather(mine, foreign), Catch::Contains("gather()") && Catch::Contains("another event loop"));
+  loop.close();
+  other.close();
+  check_ledger(loop.stats());
+  check_ledger(other.stats());
+}
+
+TEST_CASE("shield() of another loop's future is InvalidStateError at the call", "[shield][misuse][regression]") {
+  // The outer future belonged to the other loop: awaiting it failed only at the co_await (or,
+  // from a plain callback, it completed from the other loop's thread or never).
+  EventLoop loop, other;
+  Future<int> foreign = create_future<int>(other);
+  std::string message;
+  loop.call_soon([&] {
+    try {
+      (void)shield(foreign);
+      message = "no error";
+    } catch (const InvalidStateError& e) {
+      message = e.what();
+    }
+    loop.stop();
+  });
+  loop.run_forever();
+  CHECK_THAT(message, Catch::Contains("shield()") && Catch::Contains("another event loop"));
+  // Its own loop's future is fine, and a done foreign future is returned as it is (asyncio).
+  auto own = [&]() -> Task<int> {
+    Future<int> f = create_future<int>(loop);
+    loop.call_soon([f]() mutable { f.set_result(5); });
+    co_return co_await shield(f);
+  };
+  CHECK(loop.run_until_complete(loop.create_task(own())) == 5);
+  loop.close();
+  other.close();
+  check_ledger(loop.stats());
+}
+
+TEST_CASE("TaskGroup::create_task from another loop's task is InvalidStateError", "[task_group][misuse][regression]") {
+  // The handle passed to a task of another loop: the group's loop would be driven (create_task,
+  // the group's bookkeeping) from the other loop's thread.
+  EventLoop a, b;
+  std::string message = "not reached";
+  bool child_ran = false;
+  auto from_b = [&](TaskGroup tg) -> Task<void> {
+    try {
+      (void)tg.create_task(value(1, child_ran));
+      message = "no error";
+    } catch (const InvalidStateError& e) {
+      message = e.what();
+    }
+    co_return;
+  };
+  // b runs on a thread of its own (one thread runs one loop at a time).
+  TaskGroup* handle = nullptr;
+  std::atomic<bool> go{false}, done{false};
+  auto body = [&]() -> Task<int> {
+    co_return co_await task_group([&](TaskGroup& tg) -> Task<int> {
+      handle = &tg;
+      go.store(true);
+      while (!done.load()) co_await sleep(1ms);
+      co_return 3;
+    });
+  };
+  std::thread other_loop([&] {
+    while (!go.load()) std::this_thread::yield();
+    b.run_until_complete(b.create_task(from_b(*handle)));
+    done.store(true);
+  });
+  Future<int> f = a.create_task(body());
+  CHECK(a.run_until_complete(f) == 3);
+  other_loop.join();
+  CHECK_THAT(message, Catch::Contains("TaskGroup::create_task()") && Catch::Contains("outside the group's event loop"));
+  CHECK_FALSE(child_ran);
+  a.close();
+  b.close();
+  check_ledger(a.stats());
+  check_ledger(b.stats());
+}
