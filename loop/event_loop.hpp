@@ -345,8 +345,8 @@ class EventLoop {
   // Loop thread. Run fn once `delay` has passed (never earlier; as soon as possible after).
   // A delay beyond the clock's range (nanoseconds::max()) saturates: the timer never fires
   // (cancel it, or close() drops it); a negative one is due at once.
-  TimerHandle call_later(std::chrono::nanoseconds delay, Callback fn) {
-    return call_at(detail::saturating_add(time(), delay), std::move(fn));
+  TimerHandle call_later(detail::SaturatingNanos delay, Callback fn) {  // any duration; hours::max() = never
+    return call_at(detail::saturating_add(time(), delay.get()), std::move(fn));
   }
 
   // Loop thread. Run fn at `when` on the loop's clock (time()). time_point::max(): never.

@@ -321,16 +321,19 @@ struct PromiseBase {
 // first: each inner frame's locals are destroyed while the outer frames they may refer to
 // are still alive, and the depth of the chain costs no stack (a 10^5-deep chain abandoned
 // by close() would otherwise recurse once per frame).
+// Walks the links both ways (child down, parent up): no allocation, so a bad_alloc cannot
+// escape this noexcept function (it collected the chain in a std::vector and terminated the
+// process when that allocation failed; found by tests/fault_injection_test.cpp).
 inline void destroy_chain(PromiseBase* root) noexcept {
-  std::vector<PromiseBase*> chain{root};
-  while (chain.back()->child != nullptr) chain.push_back(chain.back()->child);
-  for (std::size_t i = chain.size(); i-- > 1;) {
-    PromiseBase* inner = chain[i];
-    PromiseBase* outer = chain[i - 1];
+  PromiseBase* inner = root;
+  while (inner->child != nullptr) inner = inner->child;
+  while (inner != root) {
+    PromiseBase* outer = inner->parent;  // set with outer->child when the inline await began
     *outer->child_owner = {};  // the outer frame's Task no longer owns it
     outer->child = nullptr;
     outer->child_owner = nullptr;
     inner->self.destroy();
+    inner = outer;
   }
   root->self.destroy();
 }
@@ -463,7 +466,12 @@ class TaskState final : public FutureState<T>, public TaskBase {
       if constexpr (std::is_void_v<T>) {
         this->value_.emplace();
       } else {
-        this->value_.emplace(std::move(*p.value));
+        try {
+          this->value_.emplace(std::move(*p.value));
+        } catch (...) {
+          // T's move threw (we are noexcept: it used to terminate): the task fails with it.
+          this->exception_ = std::current_exception();
+        }
       }
       this->state_ = FutureBase::State::Done;
     }
@@ -647,5 +655,5 @@ class SleepAwaiter final : public Waiter {
 
 namespace handoff {
 // `co_await sleep(d)`: suspend the task for at least d (asyncio.sleep).
-inline SleepAwaiter sleep(std::chrono::nanoseconds d) { return SleepAwaiter(d); }
+inline SleepAwaiter sleep(detail::SaturatingNanos d) { return SleepAwaiter(d.get()); }  // any duration, saturated
 }  // namespace handoff

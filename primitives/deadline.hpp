@@ -41,6 +41,21 @@ constexpr std::chrono::nanoseconds saturating_nanos(std::chrono::duration<Rep, P
   }
 }
 
+// A timeout parameter of type nanoseconds overflows already in the caller's implicit
+// conversion (hours::max() -> nanoseconds wraps). Parameters of this type take any duration
+// and saturate it instead; they read as nanoseconds.
+class SaturatingNanos {
+ public:
+  template <class Rep, class Period>
+  constexpr SaturatingNanos(std::chrono::duration<Rep, Period> d) noexcept  // NOLINT: implicit by design
+      : ns_(saturating_nanos(d)) {}
+  constexpr operator std::chrono::nanoseconds() const noexcept { return ns_; }  // NOLINT
+  constexpr std::chrono::nanoseconds get() const noexcept { return ns_; }
+
+ private:
+  std::chrono::nanoseconds ns_;
+};
+
 // t + d, clamped to [time_point::min(), time_point::max()].
 inline SteadyTimePoint saturating_add(SteadyTimePoint t, std::chrono::nanoseconds d) noexcept {
   std::int64_t out;

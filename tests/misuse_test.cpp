@@ -26,6 +26,8 @@
 #include <handoff/loop/loop.hpp>
 #include <handoff/loop/shield.hpp>
 #include <handoff/loop/task_group.hpp>
+#include <handoff/loop/wait_for.hpp>
+#include <handoff/primitives/deadline.hpp>
 
 #include "loop_test_support.hpp"
 
@@ -176,4 +178,62 @@ TEST_CASE("TaskGroup::create_task from another loop's task is InvalidStateError"
   b.close();
   check_ledger(a.stats());
   check_ledger(b.stats());
+}
+
+// ---- huge timeouts -----------------------------------------------------------------------------
+
+TEST_CASE("saturating deadlines: any duration, clamped, never wrapped", "[deadline][timeout]") {
+  using namespace std::chrono;
+  using detail::saturating_nanos;
+  CHECK(saturating_nanos(hours::max()) == nanoseconds::max());
+  CHECK(saturating_nanos(hours::min()) == nanoseconds::min());
+  CHECK(saturating_nanos(nanoseconds::max()) == nanoseconds::max());
+  CHECK(saturating_nanos(duration<double>(1e30)) == nanoseconds::max());
+  CHECK(saturating_nanos(hours(2)) == nanoseconds(7'200'000'000'000));
+  CHECK(saturating_nanos(milliseconds(-3)) == nanoseconds(-3'000'000));
+  CHECK(saturating_nanos(duration<double, std::milli>(1.5)) == nanoseconds(1'500'000));
+  const auto now = steady_clock::now();
+  CHECK(detail::saturating_add(now, hours::max()) == steady_clock::time_point::max());
+  CHECK(detail::saturating_add(now, nanoseconds::min()) <= now);
+  CHECK(detail::deadline_after(hours::max()) == steady_clock::time_point::max());
+  CHECK(detail::nanos_until(steady_clock::time_point::max(), steady_clock::time_point::min()) == INT64_MAX);
+  CHECK(detail::nanos_until(now, now + 1s) == 0);
+  const detail::SaturatingNanos p = hours::max();
+  CHECK(p.get() == nanoseconds::max());
+}
+
+TEST_CASE("hours::max() at the loop's timeouts: call_later, sleep and wait_for never end by themselves",
+          "[event_loop][timeout][misuse][regression]") {
+  // Each took std::chrono::nanoseconds: hours::max() converted to it wraps to -1 h, so the
+  // timer fired and the sleep ended at once, and wait_for timed out at once.
+  using std::chrono::hours;
+  EventLoop loop;
+  bool timer_fired = false, slept = false;
+  TimerHandle h = loop.call_later(hours::max(), [&] { timer_fired = true; });
+  auto sleeper = [](bool& flag) -> Task<void> {
+    co_await sleep(hours::max());
+    flag = true;
+  };
+  auto waiter = [](Future<int> f) -> Task<int> { co_return co_await wait_for(f, hours::max()); };
+  Future<void> s = loop.create_task(sleeper(slept));
+  Future<int> never = create_future<int>(loop);
+  Future<int> w = loop.create_task(waiter(never));
+  bool near_fired = false;
+  loop.call_later(20ms, [&] {  // a near timer beside them still fires: the loop is not frozen
+    near_fired = true;
+    loop.stop();
+  });
+  loop.run_forever();
+  CHECK(near_fired);
+  CHECK_FALSE(timer_fired);
+  CHECK_FALSE(slept);
+  CHECK_FALSE(w.done());
+  never.set_result(3);  // completing the operation ends the wait
+  CHECK(loop.run_until_complete(w) == 3);
+  s.cancel();
+  CHECK_THROWS_AS(loop.run_until_complete(s), CancelledError);
+  h.cancel();
+  loop.close();
+  CHECK_FALSE(timer_fired);
+  check_ledger(loop.stats());
 }
