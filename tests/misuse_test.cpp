@@ -237,3 +237,47 @@ TEST_CASE("hours::max() at the loop's timeouts: call_later, sleep and wait_for n
   CHECK_FALSE(timer_fired);
   check_ledger(loop.stats());
 }
+
+// ---- throwing value types ----------------------------------------------------------------------
+
+namespace {
+// Throws on its `throw_at`-th move (counted from reset()).
+struct MoveBomb {
+  int v;
+  explicit MoveBomb(int x) : v(x) {}
+  MoveBomb(MoveBomb&& o) : v(o.v) {
+    if (++moves == throw_at) throw std::runtime_error("MoveBomb: move " + std::to_string(moves) + " threw");
+  }
+  MoveBomb(const MoveBomb&) = delete;
+  static void reset(int at) {
+    moves = 0;
+    throw_at = at;
+  }
+  static inline int moves = 0;
+  static inline int throw_at = 0;
+};
+}  // namespace
+
+TEST_CASE("a task whose result's move throws completes with that exception (it terminated the process)",
+          "[task][throw][misuse][regression]") {
+  // TaskState::root_finished (noexcept) moved the result into the future: the second move of
+  // the result (after co_return's) threw inside a noexcept function: std::terminate.
+  EventLoop loop;
+  auto produce = []() -> Task<MoveBomb> { co_return MoveBomb(4); };
+  for (int at = 1; at <= 4; ++at) {
+    INFO("the move that throws: " << at);
+    Future<MoveBomb> f = loop.create_task(produce());
+    std::string outcome;
+    try {
+      Future<MoveBomb> g = f;
+      MoveBomb::reset(at);  // counts the task's own moves (co_return, completion, result)
+      outcome = "value " + std::to_string(loop.run_until_complete(g).v);
+    } catch (const std::runtime_error& e) {
+      outcome = e.what();
+    }
+    CHECK(f.done());
+    CHECK_THAT(outcome, Catch::Contains("value 4") || Catch::Contains("MoveBomb: move"));
+  }
+  loop.close();
+  check_ledger(loop.stats());
+}
