@@ -522,12 +522,27 @@ template <class T>
 Future<T> spawn_task(EventLoop& loop, Task<T> coro) {
   loop.check_thread("EventLoop::create_task");
   if (loop.is_closed()) throw LoopClosedError("create_task() after close()");
+  if (!coro) throw InvalidStateError("create_task() of an empty Task (moved from?)");
+  // Strong: a bad_alloc (the state, the first step's call_soon) leaves no task behind — the
+  // frame was leaked when the state's allocation failed, and a task linked but never
+  // scheduled sat in the loop until close() (found by tests/fault_injection_test.cpp).
   auto h = coro.release();
-  if (!h) throw InvalidStateError("create_task() of an empty Task (moved from?)");
-  auto state = std::make_shared<TaskState<T>>(loop, h);
+  std::shared_ptr<TaskState<T>> state;
+  try {
+    state = std::make_shared<TaskState<T>>(loop, h);
+  } catch (...) {
+    h.destroy();  // never started: no inline chain below it
+    throw;
+  }
   state->self_ = state->shared();
-  state->link(loop);
-  state->schedule_step();
+  try {
+    state->link(loop);
+    state->schedule_step();
+  } catch (...) {
+    state->unlink();
+    state->self_.reset();  // `state` is the last owner: the frame is destroyed with it
+    throw;
+  }
   return Future<T>(std::static_pointer_cast<FutureState<T>>(state));
 }
 
