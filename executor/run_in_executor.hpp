@@ -1,11 +1,21 @@
 // handoff/executor/run_in_executor.hpp — loop → pool → loop: a coroutine hands blocking work
 // to an executor and awaits the result (loop.run_in_executor, asyncio.to_thread).
 //
-//   co_await loop.run_in_executor(pool, fn)    fn() on `pool`; its value, or its exception
+//   co_await loop.run_in_executor(pool, fn, args...)  fn(args...) on `pool`; its value, or its exception
 //   co_await loop.run_in_executor(fn)          on the loop's default executor
 //   co_await to_thread(fn, args...)            the running loop's default executor
-//   co_await run_in_executor_detached(pool, fn)  cancellation resumes the task at once
+//   co_await run_in_executor_detached(pool, fn, args...)  cancellation resumes the task at once
 //
+// fn and args are decay-copied into the job (moved from rvalues), as std::thread does.
+//
+// GCC < 14 (PR c++/100611): a lambda with owning captures written INSIDE the co_await
+// expression — co_await loop.run_in_executor(pool, [v = std::move(v)] { ... }) — has its
+// captures destroyed twice (the capture initializers are promoted to coroutine-frame
+// temporaries and the closure gets a bitwise copy; both are destroyed). No signature of ours
+// can prevent it: the copy is made in the caller, before the call. So under those compilers
+// such an argument (a closure or an aggregate that is not trivially destructible, passed as
+// an rvalue) is rejected at compile time, with a message naming the safe forms; see
+// docs/executor.md, "GCC 12 and co_await temporaries". Clang and GCC >= 14 accept it.
 // THE HANDOFF. submit() queues the job and returns its ThreadFuture; `co_await` suspends the
 // task and adds a done callback to the future. The worker that runs the job publishes the
 // outcome once (the future's PENDING→COMPLETING claim) and runs the callback, which posts the
@@ -34,6 +44,7 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -42,18 +53,93 @@
 #include "../loop/thread_future.hpp"
 #include "thread_pool_executor.hpp"
 
+// Set to 0 to turn the GCC PR 100611 check off (a compiler known to be fixed), to 1 to force it.
+// The default covers GCC < 14: measured on 12.2; 13 assumed affected, 14 assumed fixed.
+#ifndef HANDOFF_GCC_PROMOTED_CAPTURES
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 14
+#define HANDOFF_GCC_PROMOTED_CAPTURES 1
+#else
+#define HANDOFF_GCC_PROMOTED_CAPTURES 0
+#endif
+#endif
+
 namespace handoff {
 
-template <class Executor, class F>
-auto EventLoop::run_in_executor(Executor& executor, F fn) {
+namespace detail {
+
+// GCC spells a closure type "scope::<lambda(params)>": the type's last template-like bracket
+// pair is "<lambda(...)>" (W<scope::<lambda()> > is not a closure). Only used under GCC.
+constexpr bool gcc_names_a_closure(std::string_view type) {
+  if (type.empty() || type.back() != '>') return false;
+  int depth = 0;
+  for (std::size_t i = type.size(); i-- > 0;) {
+    if (type[i] == '>') {
+      ++depth;
+    } else if (type[i] == '<' && --depth == 0) {
+      return type.substr(i).starts_with("<lambda(");
+    }
+  }
+  return false;
+}
+
+template <class T>
+constexpr bool is_closure_type() {
+  // GCC: "constexpr bool handoff::detail::is_closure_type() [with T = <the type>]"
+  const std::string_view f = __PRETTY_FUNCTION__;
+  const std::size_t at = f.find("[with T = ");
+  if (at == std::string_view::npos || f.back() != ']') return false;
+  return gcc_names_a_closure(f.substr(at + 10, f.size() - at - 11));
+}
+
+// An argument GCC < 14 destroys twice when it is a temporary inside a co_await expression: a
+// closure (its captures) or an aggregate (its members, PR 107288) with a non-trivial
+// destructor, passed as an rvalue. An lvalue (a named lambda) is copied, not promoted: safe.
+template <class A>
+constexpr bool gcc_may_destroy_twice() {
+  using T = std::remove_cvref_t<A>;
+  if constexpr (std::is_lvalue_reference_v<A> || std::is_trivially_destructible_v<T>) {
+    return false;
+  } else {
+    return std::is_aggregate_v<T> || is_closure_type<T>();
+  }
+}
+
+template <class F, class... A>
+constexpr void check_job_arguments() {
+  static_assert(!HANDOFF_GCC_PROMOTED_CAPTURES || !gcc_may_destroy_twice<F>(),
+                "handoff: with GCC < 14, a lambda with owning captures (or an aggregate) written "
+                "inside `co_await loop.run_in_executor(pool, [x = std::move(x)] {...})` has its "
+                "captures destroyed twice (GCC PR c++/100611): a double free. Pass the data as "
+                "arguments instead, Python's form: `co_await loop.run_in_executor(pool, fn, "
+                "std::move(x))` (or to_thread(fn, std::move(x))), fn being a function or a lambda "
+                "that captures nothing it owns; or name the lambda and pass it as an lvalue (it is "
+                "copied). docs/executor.md, 'GCC 12 and co_await temporaries'.");
+  static_assert(!HANDOFF_GCC_PROMOTED_CAPTURES || !(gcc_may_destroy_twice<A>() || ...),
+                "handoff: with GCC < 14, a lambda or aggregate temporary with a non-trivial "
+                "destructor passed as an argument inside a co_await expression is destroyed twice "
+                "(GCC PR c++/100611, 107288): a double free. Make it a named variable and pass it "
+                "as an lvalue (it is copied into the job), or pass its parts as separate "
+                "arguments. docs/executor.md, 'GCC 12 and co_await temporaries'.");
+}
+
+}  // namespace detail
+
+template <class Executor, class F, class... A>
+auto EventLoop::run_in_executor(Executor& executor, F&& fn, A&&... args) {
+  static_assert(requires { executor.submit(std::forward<F>(fn), std::forward<A>(args)...); },
+                "run_in_executor(executor, fn, args...): the first argument must be an executor "
+                "(a type with submit(fn, args...), e.g. ThreadPoolExecutor) and fn(args...) must "
+                "be callable; on the default executor with arguments, use to_thread(fn, args...)");
+  detail::check_job_arguments<F, A...>();
   check_thread("EventLoop::run_in_executor");
   if (closed_) throw LoopClosedError("run_in_executor() after close()");
-  return executor.submit(std::move(fn));
+  return executor.submit(std::forward<F>(fn), std::forward<A>(args)...);
 }
 
 template <class F>
-auto EventLoop::run_in_executor(F fn) {
-  return run_in_executor(default_executor(), std::move(fn));
+auto EventLoop::run_in_executor(F&& fn) {
+  detail::check_job_arguments<F>();
+  return run_in_executor(default_executor(), std::forward<F>(fn));
 }
 
 inline ThreadPoolExecutor& EventLoop::default_executor() {
@@ -79,6 +165,7 @@ inline void EventLoop::set_default_executor(std::shared_ptr<ThreadPoolExecutor> 
 // asyncio.to_thread(fn, *args): fn(args...) on the running loop's default executor.
 template <class F, class... A>
 auto to_thread(F&& fn, A&&... args) {
+  detail::check_job_arguments<F, A...>();
   EventLoop& loop = get_running_loop();
   if (loop.is_closed()) throw LoopClosedError("to_thread() after close()");
   return loop.default_executor().submit(std::forward<F>(fn), std::forward<A>(args)...);
@@ -121,9 +208,9 @@ class DetachedJobAwaiter final : public Waiter {
 
 // Loop thread. fn must own everything it uses (capture by value): if the awaiting task is
 // cancelled, the task moves on while fn may still run.
-template <class Executor, class F>
-auto run_in_executor_detached(Executor& executor, F fn) {
-  auto f = get_running_loop().run_in_executor(executor, std::move(fn));
+template <class Executor, class F, class... A>
+auto run_in_executor_detached(Executor& executor, F&& fn, A&&... args) {
+  auto f = get_running_loop().run_in_executor(executor, std::forward<F>(fn), std::forward<A>(args)...);
   using R = std::decay_t<decltype(f.get())>;
   return DetachedJobAwaiter<R>(std::move(f));
 }

@@ -514,13 +514,16 @@ class EventLoop {
 
   // ---- executors (defined in executor/run_in_executor.hpp) ---------------------------------
 
-  // Loop thread. Run fn() on `executor` (any type with submit(), e.g. ThreadPoolExecutor)
-  // and return the job's ThreadFuture: `co_await loop.run_in_executor(pool, fn)`.
-  template <class Executor, class F>
-  auto run_in_executor(Executor& executor, F fn);
+  // Loop thread. Run fn(args...) on `executor` (any type with submit(), e.g.
+  // ThreadPoolExecutor) and return the job's ThreadFuture:
+  // `co_await loop.run_in_executor(pool, fn, args...)`. fn and args are decay-copied (moved
+  // from rvalues) into the job, as std::thread and submit() do.
+  template <class Executor, class F, class... A>
+  auto run_in_executor(Executor& executor, F&& fn, A&&... args);
   // The same on the loop's default executor (created on first use; close() shuts it down).
+  // With arguments on the default executor: to_thread(fn, args...).
   template <class F>
-  auto run_in_executor(F fn);
+  auto run_in_executor(F&& fn);
   // Loop thread. The default executor (created on first use), or replace it (asyncio's
   // set_default_executor); close() shuts it down and waits for its jobs.
   ThreadPoolExecutor& default_executor();

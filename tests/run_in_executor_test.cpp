@@ -190,13 +190,14 @@ TEST_CASE("run_in_executor_detached: cancelling resumes the task at once; the jo
   Event never;  // the task waits here afterwards: a stale resumption would wake it
   auto body = [&]() -> Task<void> {
     try {
-      // Named, not a temporary in the co_await expression: GCC 12 destroys such a temporary
-      // lambda's by-value captures twice (docs/executor.md, "GCC 12 and co_await temporaries").
+      // Named and passed as an lvalue (copied into the job): GCC < 14 destroys an inline
+      // lambda's owning captures twice and so rejects an rvalue one (docs/executor.md, "GCC 12
+      // and co_await temporaries").
       auto job = [gate, started] {  // owns its data: by value
         started->open();
         return gate->wait() ? 1 : 0;
       };
-      co_await run_in_executor_detached(pool, std::move(job));
+      co_await run_in_executor_detached(pool, job);
     } catch (const CancelledError&) {
       cancelled_at_once = true;
     }

@@ -15,6 +15,11 @@
 // Scenarios:
 //   run_vs_cancel   worker: execute() | user: future.cancel() | waiter: wait() + get()
 //   two_cancellers  worker: execute() | user: cancel() | a second canceller (as shutdown's)
+//   cancel_vs_teardown  worker: execute(), then exits | user: future.cancel() | owner: joins
+//                   the worker (shutdown(true)), checks the ledger, then poisons and frees the
+//                   executor's state (its destructor): a cancel() that touches the executor
+//                   after winning its CAS is an access to freed memory, and a cancellation
+//                   not yet counted when the join returned is "ledger short" (issue 10)
 //
 // MUTANT: HANDOFF_MUTANT_JOB_NO_CLAIM (check-then-set in place of the CAS) must be reported
 // as "ran although a cancel() returned true" (tests/model/CMakeLists.txt).
@@ -134,6 +139,70 @@ struct TwoCancellers : JobModel<TwoCancellers, 3> {
   }
 };
 
+// The executor's state a job may reach (its ledger), in Relacy's heap: poisoned and freed by
+// the owner as soon as it has joined the worker, as ~ThreadPoolExecutor frees it.
+struct ExecutorState {
+  detail::JobLedger ledger;
+};
+
+struct CancelVsTeardown : rl::test_suite<CancelVsTeardown, 3> {
+  static constexpr const char* kTag = "[cancel_vs_teardown]";
+  static constexpr int kPollLimit = 64;
+  struct Fn {
+    CancelVsTeardown* m;
+    int operator()() const {
+      ++m->runs;
+      return 42;
+    }
+  };
+
+  ExecutorState* exec = nullptr;
+  detail::Job* job = nullptr;
+  ThreadFuture<int> fut;
+  handoff::sync::atomic<int> worker_exited{0};  // the join: the worker's last act
+  bool executed = false;  // the worker's; read by the owner after the join
+  bool cancel_won = false;
+  int runs = 0;
+
+  void before() {
+    exec = std::construct_at(static_cast<ExecutorState*>(rl::rl_malloc(sizeof(ExecutorState), RL_INFO)));
+    auto made = detail::JobFor<int, Fn>::make(Fn{this}, &exec->ledger);
+    job = made.first;
+    fut = std::move(made.second);
+  }
+
+  void thread(unsigned t) {
+    if (t == 0) {
+      executed = job->execute();  // runs it, or discards it if cancelled first
+      worker_exited.store(1, std::memory_order_release);  // test's join: pairs with the owner's acquire
+    } else if (t == 1) {
+      cancel_won = fut.cancel();
+    } else {
+      // shutdown(true): wait until the worker has exited (the join).
+      model::Poller poller(kPollLimit, "[cancel_vs_teardown] the owner's join never returned");
+      while (worker_exited.load(std::memory_order_acquire) == 0) poller.again(RL_INFO);  // test's join
+      const std::uint64_t counted = exec->ledger.cancelled.load(std::memory_order_relaxed);  // after the join
+      HANDOFF_MODEL_CHECK(counted == (executed ? 0u : 1u),
+                          "[cancel_vs_teardown] ledger short when shutdown(true) returned: a discarded "
+                          "job was not yet counted cancelled");
+      // ~ThreadPoolExecutor: the state is gone. Poisoned first (see relacy_main.hpp): a late
+      // touch through a job's pointer is reported as an access to freed memory.
+      std::destroy_at(exec);
+      std::memset(static_cast<void*>(exec), 0xdd, sizeof(ExecutorState));
+      rl::rl_free(exec, RL_INFO);
+    }
+  }
+
+  void after() {
+    HANDOFF_MODEL_CHECK(runs == (executed ? 1 : 0), "[cancel_vs_teardown] execute() misreported whether it ran");
+    HANDOFF_MODEL_CHECK(cancel_won == !executed, "[cancel_vs_teardown] the job neither ran nor was cancelled");
+    HANDOFF_MODEL_CHECK(fut.done() && fut.cancelled() == cancel_won,
+                        "[cancel_vs_teardown] the future's outcome disagrees with the cancel()");
+    model::cover(cancel_won ? kCovCancelled : kCovRan, cancel_won ? "job cancelled" : "job ran");
+    fut = ThreadFuture<int>();
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -142,5 +211,7 @@ int main(int argc, char** argv) {
                             "execute() | future.cancel() | wait()+get(): run xor cancelled, outcome published");
   run.scenario<TwoCancellers>("two_cancellers",
                               "execute() | cancel() | cancel(): at most one cancel wins, never with a run");
+  run.scenario<CancelVsTeardown>("cancel_vs_teardown",
+                                 "execute()+exit | future.cancel() | join, ledger check, free: no late touch");
   return run.finish();
 }
