@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <handoff/loop/loop.hpp>
+#include <handoff/loop/loop_thread.hpp>
 
 #include "loop_test_support.hpp"
 
@@ -27,24 +28,6 @@ using handoff::test::check_ledger;
 using handoff::test::StderrCapture;
 
 namespace {
-
-// An event loop running in its own thread until stop_and_close().
-class LoopThread {
- public:
-  LoopThread() : thread_([this] { loop.run_forever(); }) {}
-  ~LoopThread() { stop_and_close(); }
-  void stop_and_close() {
-    if (thread_.joinable()) {
-      loop.stop();
-      thread_.join();
-    }
-    loop.close();
-  }
-  EventLoop loop;
-
- private:
-  std::thread thread_;
-};
 
 Task<int> answer_after(std::chrono::nanoseconds d, int v) {
   co_await sleep(d);
@@ -270,16 +253,16 @@ TEST_CASE("ThreadFuture::get on a loop thread throws instead of blocking the loo
 TEST_CASE("run_coroutine_threadsafe: result, exception, void, via EventLoop& and LoopRef",
           "[thread_future][rcts]") {
   LoopThread lt;
-  ThreadFuture<int> a = run_coroutine_threadsafe(answer_after(1ms, 42), lt.loop);
-  ThreadFuture<int> b = run_coroutine_threadsafe(fail_after(1ms), lt.loop.threadsafe());
+  ThreadFuture<int> a = run_coroutine_threadsafe(answer_after(1ms, 42), lt.loop());
+  ThreadFuture<int> b = run_coroutine_threadsafe(fail_after(1ms), lt.loop().threadsafe());
   auto v = []() -> Task<void> { co_await sleep(1ms); };
-  ThreadFuture<void> c = run_coroutine_threadsafe(v(), lt.loop);
+  ThreadFuture<void> c = run_coroutine_threadsafe(v(), lt.loop());
   CHECK(a.get() == 42);
   CHECK_THROWS_WITH(b.get(), "remote failure");
   c.get();
   CHECK(c.done());
-  lt.stop_and_close();
-  check_ledger(lt.loop.stats());
+  lt.stop();
+  check_ledger(lt.loop().stats());
 }
 
 TEST_CASE("run_coroutine_threadsafe: cancel() cancels the task on its loop", "[thread_future][rcts][cancel]") {
@@ -295,14 +278,14 @@ TEST_CASE("run_coroutine_threadsafe: cancel() cancels the task on its loop", "[t
     }
     co_return 0;
   };
-  ThreadFuture<int> f = run_coroutine_threadsafe(forever(), lt.loop);
+  ThreadFuture<int> f = run_coroutine_threadsafe(forever(), lt.loop());
   while (!started.load()) std::this_thread::sleep_for(100us);
   CHECK(f.cancel());
   CHECK_THROWS_AS(f.get(), CancelledError);
   CHECK(f.cancelled());
   CHECK(cleanup.load());
-  lt.stop_and_close();
-  check_ledger(lt.loop.stats());
+  lt.stop();
+  check_ledger(lt.loop().stats());
 }
 
 TEST_CASE("run_coroutine_threadsafe: cancelled before the loop starts it, it never starts",
@@ -332,7 +315,9 @@ TEST_CASE("run_coroutine_threadsafe: cancelled before the loop starts it, it nev
 TEST_CASE("close() releases a thread blocked in ThreadFuture::get() with LoopClosedError",
           "[thread_future][rcts][close]") {
   SECTION("the task was running") {
-    LoopThread lt;
+    // Manual steps, not LoopThread: this tests close() itself (LoopThread cancels first).
+    EventLoop loop;
+    std::thread runner([&] { loop.run_forever(); });
     std::atomic<bool> started{false};
     auto forever = [&]() -> Task<int> {
       started = true;
@@ -343,7 +328,7 @@ TEST_CASE("close() releases a thread blocked in ThreadFuture::get() with LoopClo
     std::atomic<bool> waiting{false};
     ThreadFuture<int> f;  // dropped by this thread after close (see the [regression] tests at the end)
     std::thread waiter([&] {
-      f = run_coroutine_threadsafe(forever(), lt.loop);
+      f = run_coroutine_threadsafe(forever(), loop);
       waiting = true;
       try {
         f.get();
@@ -353,10 +338,12 @@ TEST_CASE("close() releases a thread blocked in ThreadFuture::get() with LoopClo
     });
     while (!started.load() || !waiting.load()) std::this_thread::sleep_for(100us);
     std::this_thread::sleep_for(5ms);  // let it block in get()
-    lt.stop_and_close();
+    loop.stop();
+    runner.join();
+    loop.close();
     waiter.join();
     CHECK_THAT(err, Catch::Contains("still pending when its loop was closed"));
-    check_ledger(lt.loop.stats());
+    check_ledger(loop.stats());
   }
   SECTION("the loop never started the task") {
     EventLoop loop;  // never runs
@@ -437,7 +424,7 @@ TEST_CASE("run_coroutine_threadsafe from several threads: every result arrives",
   for (int t = 0; t < kThreads; ++t) {
     clients.emplace_back([&, t] {
       auto& fs = futures[t];
-      for (int i = 0; i < kEach; ++i) fs.push_back(run_coroutine_threadsafe(answer_after(0ns, t * kEach + i), lt.loop));
+      for (int i = 0; i < kEach; ++i) fs.push_back(run_coroutine_threadsafe(answer_after(0ns, t * kEach + i), lt.loop()));
       for (int i = 0; i < kEach; ++i) {
         if (fs[i].get() != t * kEach + i) wrong.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping; the primitive under test provides the ordering
       }
@@ -445,8 +432,8 @@ TEST_CASE("run_coroutine_threadsafe from several threads: every result arrives",
   }
   for (auto& c : clients) c.join();
   CHECK(wrong.load() == 0);
-  lt.stop_and_close();
-  check_ledger(lt.loop.stats());
+  lt.stop();
+  check_ledger(lt.loop().stats());
 }
 
 // ---- awaiting a ThreadFuture from a task -------------------------------------------------------
@@ -459,10 +446,10 @@ TEST_CASE("co_await a ThreadFuture from a task on another loop (asyncio.wrap_fut
   // loop is closed (see the [regression] tests at the end of this file).
   ThreadFuture<int> ok, failing;
   auto top_level = [&]() -> Task<int> {
-    ok = run_coroutine_threadsafe(answer_after(2ms, 40), remote.loop);
+    ok = run_coroutine_threadsafe(answer_after(2ms, 40), remote.loop());
     const int a = co_await ok;
     int b = 0;
-    failing = run_coroutine_threadsafe(fail_after(0ns), remote.loop);
+    failing = run_coroutine_threadsafe(fail_after(0ns), remote.loop());
     try {
       co_await failing;
     } catch (const std::runtime_error& e) {
@@ -476,10 +463,10 @@ TEST_CASE("co_await a ThreadFuture from a task on another loop (asyncio.wrap_fut
     co_return a + b + c;
   };
   CHECK(loop.run_until_complete(top_level()) == 42);
-  remote.stop_and_close();
+  remote.stop();
   loop.close();
   check_ledger(loop.stats());
-  check_ledger(remote.loop.stats());
+  check_ledger(remote.loop().stats());
 }
 
 TEST_CASE("cancelling a task that awaits run_coroutine_threadsafe's future cancels the remote task",
@@ -499,7 +486,7 @@ TEST_CASE("cancelling a task that awaits run_coroutine_threadsafe's future cance
   };
   ThreadFuture<int> tf;
   auto local = [&]() -> Task<int> {
-    tf = run_coroutine_threadsafe(remote_body(), remote.loop);
+    tf = run_coroutine_threadsafe(remote_body(), remote.loop());
     co_return co_await tf;
   };
   Future<int> f = loop.create_task(local());
@@ -512,10 +499,10 @@ TEST_CASE("cancelling a task that awaits run_coroutine_threadsafe's future cance
   CHECK(f.cancelled());
   CHECK(tf.cancelled());
   CHECK(remote_cleanup.load());
-  remote.stop_and_close();
+  remote.stop();
   loop.close();
   check_ledger(loop.stats());
-  check_ledger(remote.loop.stats());
+  check_ledger(remote.loop().stats());
 }
 
 TEST_CASE("a ThreadFuture completed after the awaiting loop closed: the resumption is refused quietly",
@@ -585,16 +572,16 @@ TEST_CASE("run_coroutine_threadsafe: a client dropping its future does not destr
       co_await sleep(1ms);
     }
   };
-  ThreadFuture<void> ticker = run_coroutine_threadsafe(churn(), lt.loop);
+  ThreadFuture<void> ticker = run_coroutine_threadsafe(churn(), lt.loop());
   while (!ticking.load(std::memory_order_acquire)) std::this_thread::yield();  // test bookkeeping; the primitive under test provides the ordering
   int got = 0;
   std::thread client([&] {
-    ThreadFuture<int> f = run_coroutine_threadsafe(answer_after(0ns, 7), lt.loop);
+    ThreadFuture<int> f = run_coroutine_threadsafe(answer_after(0ns, 7), lt.loop());
     got = f.get();
     std::this_thread::sleep_for(10ms);  // the loop is done with the task by now
   });  // f, the last reference to the task, is dropped on the client thread
   client.join();
   CHECK(got == 7);
   ticker.get();
-  lt.stop_and_close();
+  lt.stop();
 }
