@@ -22,13 +22,17 @@
 #include <tuple>
 #include <vector>
 
+#include <handoff/loop/channel.hpp>
 #include <handoff/loop/gather.hpp>
 #include <handoff/loop/loop.hpp>
+#include <handoff/loop/loop_thread.hpp>
 #include <handoff/loop/shield.hpp>
 #include <handoff/loop/task_group.hpp>
+#include <handoff/loop/thread_future.hpp>
 #include <handoff/loop/wait_for.hpp>
 #include <handoff/primitives/deadline.hpp>
 
+#include "hang_watch.hpp"
 #include "loop_test_support.hpp"
 
 using namespace handoff;
@@ -281,3 +285,55 @@ TEST_CASE("a task whose result's move throws completes with that exception (it t
   loop.close();
   check_ledger(loop.stats());
 }
+
+// ---- huge timeouts at the channel --------------------------------------------------------------
+
+TEST_CASE("hours::max() at the channel's timed waits: they last until the other side acts",
+          "[channel][timeout][misuse][regression]") {
+  // push_for/pop_for computed now + timeout (wrapped: TimeoutError at once); async_pop(d)
+  // converted d to nanoseconds (hours::max() -> -1 h: the timer fired at once).
+  using std::chrono::hours;
+  Channel<int> ch(1);
+  std::string popped = "not returned";
+  std::thread popper([&] {
+    try {
+      std::optional<int> v = ch.pop_for(hours::max());
+      popped = v ? std::to_string(*v) : "end";
+    } catch (const TimeoutError&) {
+      popped = "TimeoutError";
+    }
+  });
+  REQUIRE(test::eventually([&] { return ch.stats().pop_waits == 1; }));
+  ch.push(5);
+  popper.join();
+  CHECK(popped == "5");
+
+  ch.push(1);  // full
+  std::string pushed = "not returned";
+  std::thread pusher([&] {
+    try {
+      ch.push_for(2, std::chrono::nanoseconds::max());
+      pushed = "ok";
+    } catch (const TimeoutError&) {
+      pushed = "TimeoutError";
+    }
+  });
+  REQUIRE(test::eventually([&] { return ch.stats().push_waits == 1; }));
+  CHECK(ch.pop() == 1);
+  pusher.join();
+  CHECK(pushed == "ok");
+  CHECK(ch.pop() == 2);
+
+  LoopThread lt;
+  ThreadFuture<int> f = run_coroutine_threadsafe(
+      [](Channel<int>& c) -> Task<int> {
+        std::optional<int> v = co_await c.async_pop(hours::max());
+        co_return v.value_or(-1);
+      }(ch),
+      lt.threadsafe());
+  REQUIRE(test::eventually([&] { return ch.stats().pop_waits == 2; }));
+  ch.push(7);
+  CHECK(f.get(10s) == 7);
+  CHECK(ch.stats().balanced());
+}
+
