@@ -61,7 +61,7 @@ class MapResults {
       }
     }
     ++next_;
-    return f.get();
+    return std::move(f).get();  // each result is read once: moved out, not copied
   }
   bool has_next() const noexcept { return next_ < futures_.size(); }
 

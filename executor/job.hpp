@@ -172,7 +172,9 @@ class JobFor final : public Job, public ThreadFutureState<T> {
     job->self_ = job;
     JobFor* raw = job.get();
     // The future's cancel() reaches the job; a raw pointer: the hook lives inside the job.
-    raw->set_cancel_hook([raw] { return raw->Job::cancel(); });  // Job's, not the future's
+    // True also when another canceller won (CANCELLED, its completion maybe still on the
+    // way): concurrent.futures' cancel() of a cancelled future is True.
+    raw->set_cancel_hook([raw] { return raw->Job::cancel() || raw->state() == kCancelled; });  // Job's, not the future's
     raw->set_runs_on_a_thread();  // close() must not free a frame this job may still use
     return {raw, ThreadFuture<T>(std::shared_ptr<ThreadFutureState<T>>(std::move(job)))};
   }
