@@ -22,6 +22,7 @@
 #include <tuple>
 #include <vector>
 
+#include <handoff/executor/thread_pool_executor.hpp>
 #include <handoff/loop/channel.hpp>
 #include <handoff/loop/gather.hpp>
 #include <handoff/loop/loop.hpp>
@@ -337,3 +338,59 @@ TEST_CASE("hours::max() at the channel's timed waits: they last until the other 
   CHECK(ch.stats().balanced());
 }
 
+
+// ---- huge timeouts at ThreadFuture and the pool ------------------------------------------------
+
+TEST_CASE("hours::max() and nanoseconds::max() at ThreadFuture::get(timeout) / wait_for; a negative timeout polls",
+          "[thread_future][timeout][misuse][regression]") {
+  // now + nanoseconds::max() wrapped (TimeoutError at once); a negative timeout was taken as
+  // "no timeout" and waited forever.
+  for (int which = 0; which < 2; ++which) {
+    auto st = std::make_shared<ThreadFutureState<int>>();
+    ThreadFuture<int> f(st);
+    std::string got = "not returned";
+    std::thread waiter([&] {
+      try {
+        got = std::to_string(which == 0 ? f.get(std::chrono::hours::max()) : f.get(std::chrono::nanoseconds::max()));
+      } catch (const TimeoutError&) {
+        got = "TimeoutError";
+      }
+    });
+    std::this_thread::sleep_for(20ms);  // not an assertion: the waiter is usually waiting by now
+    st->set_value(3);
+    waiter.join();
+    CHECK(got == "3");
+  }
+  auto st = std::make_shared<ThreadFutureState<int>>();
+  ThreadFuture<int> f(st);
+  test::HangWatch watch("ThreadFuture::wait_for(-1 ms) must return at once");
+  CHECK_FALSE(f.wait_for(-1ms));
+  CHECK_FALSE(f.wait_for(std::chrono::hours::min()));
+  CHECK_THROWS_AS(f.get(-1ms), TimeoutError);
+}
+
+TEST_CASE("hours::max() as map()'s timeout: the results are waited for, not timed out at once",
+          "[executor][timeout][misuse][regression]") {
+  ThreadPoolExecutor pool(1);
+  std::atomic<bool> gate{false};
+  auto results = pool.map([&gate](int x) {
+    while (!gate.load()) std::this_thread::yield();
+    return x * 2;
+  }, std::vector<int>{1, 2}, std::chrono::hours::max());
+  std::thread opener([&] {
+    std::this_thread::sleep_for(20ms);  // not an assertion: next() is usually waiting by now
+    gate.store(true);
+  });
+  std::vector<int> out;
+  std::string error;
+  try {
+    while (results.has_next()) out.push_back(results.next());
+  } catch (const TimeoutError& e) {
+    error = e.what();
+  }
+  opener.join();
+  CHECK(error.empty());
+  CHECK(out == std::vector<int>{2, 4});
+  pool.shutdown(true);
+  CHECK(pool.stats().balanced());
+}
