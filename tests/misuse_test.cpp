@@ -294,6 +294,7 @@ TEST_CASE("hours::max() at the channel's timed waits: they last until the other 
   // push_for/pop_for computed now + timeout (wrapped: TimeoutError at once); async_pop(d)
   // converted d to nanoseconds (hours::max() -> -1 h: the timer fired at once).
   using std::chrono::hours;
+  test::HangWatch watch("hours::max() at the channel's timed waits");  // the old code then blocked in push()
   Channel<int> ch(1);
   std::string popped = "not returned";
   std::thread popper([&] {
