@@ -20,6 +20,7 @@
 
 #include "../future/errors.hpp"
 #include "../future/thread_future.hpp"
+#include "../primitives/deadline.hpp"
 #include "../primitives/per_thread_counter.hpp"
 #include "job.hpp"
 
@@ -187,8 +188,7 @@ class ExecutorBase {
   template <class F, class Range, class Rep, class Period>
   auto map(F fn, const Range& inputs, std::chrono::duration<Rep, Period> timeout) {
     return map_impl(std::move(fn), inputs,
-                    std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
+                    detail::deadline_after(timeout));  // saturated: hours::max() waits
   }
 
  private:

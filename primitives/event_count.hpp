@@ -128,6 +128,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "deadline.hpp"
 #include "sync.hpp"
 
 namespace handoff {
@@ -260,7 +261,8 @@ class EventCount {
     count(Stat::kCommitted);
     using Clock = std::chrono::steady_clock;
     const Clock::time_point deadline =
-        timeout_ns >= 0 ? Clock::now() + std::chrono::nanoseconds(timeout_ns) : Clock::time_point::max();
+        timeout_ns >= 0 ? detail::deadline_after(std::chrono::nanoseconds(timeout_ns))  // saturated: INT64_MAX ns waits ~forever
+                        : Clock::time_point::max();
     bool woken = false;
     bool slept = false;
     for (;;) {

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "deadline.hpp"
 #include "event_count.hpp"  // EventCountStats
 
 namespace handoff {
@@ -76,7 +77,8 @@ class MutexEventCount {
   bool commit(Key k, std::int64_t timeout_ns) noexcept {
     using Clock = std::chrono::steady_clock;
     const Clock::time_point deadline =
-        timeout_ns >= 0 ? Clock::now() + std::chrono::nanoseconds(timeout_ns) : Clock::time_point::max();
+        timeout_ns >= 0 ? detail::deadline_after(std::chrono::nanoseconds(timeout_ns))  // saturated: INT64_MAX ns waits ~forever
+                        : Clock::time_point::max();
     std::unique_lock<std::mutex> lock(mu_);
     ++s_.committed;
     bool slept = false;

@@ -225,6 +225,34 @@ TEMPLATE_TEST_CASE("wait_for times out and returns false", "[event_count]", Even
   check_ledger(s);
 }
 
+TEMPLATE_TEST_CASE("wait_for(INT64_MAX ns) sleeps until a notify, never returns at once",
+                   "[event_count][timeout][misuse][regression]", EventCount, MutexEventCount) {
+  // `now + INT64_MAX ns` overflowed the steady_clock: the deadline lay in the past and the
+  // wait timed out at once. Deterministic both ways: the old code returned without sleeping,
+  // the fixed one is seen asleep in the kernel before the notify.
+  TestType ec;
+  std::atomic<long> tid{0};
+  std::atomic<int> result{-1};  // -1: not returned; 0: timed out; 1: woken
+  std::thread waiter([&] {
+    tid.store(gettid_now());
+    auto k = ec.prepare_wait();
+    result.store(ec.wait_for(k, INT64_MAX) ? 1 : 0);
+  });
+  const bool slept_or_returned =
+      eventually([&] { return result.load() != -1 || (tid.load() != 0 && ec.stats().waiting == 1 &&
+                                                       thread_state(tid.load()) == 'S'); });
+  const int early = result.load();
+  ec.notify_one();  // wakes the sleeper (or, after an early return, nobody)
+  waiter.join();
+  CHECK(slept_or_returned);
+  INFO("the wait returned before any notify with " << early << " (0 = timed out)");
+  CHECK(early == -1);
+  CHECK(result.load() == 1);
+  const EventCountStats s = ec.stats();
+  CHECK(s.timeouts == 0);
+  check_ledger(s);
+}
+
 TEMPLATE_TEST_CASE("notify_one wakes exactly one of two sleepers; the other sleeps until a second notify",
                    "[event_count]", EventCount, MutexEventCount) {
   TestType ec;
