@@ -111,6 +111,7 @@ class TaskGroupState : public std::enable_shared_from_this<TaskGroupState> {
 
   template <class T>
   Future<T> create_task(Task<T> coro) {
+    loop_->check_thread("TaskGroup::create_task");  // before reading the group's state
     if (finished_) {
       throw InvalidStateError("TaskGroup::create_task(): the group has finished (its task_group() "
                               "scope returned); create tasks inside the scope");

@@ -208,6 +208,22 @@ TEST_CASE("errors name the call the user made", "[messages]") {
   }
 }
 
+TEST_CASE("a wrong-thread TaskGroup::create_task names TaskGroup::create_task", "[messages][threadcheck]") {
+  BackgroundLoop bg;
+  std::promise<TaskGroup*> group;
+  Event release;  // set on the loop thread once the wrong-thread call has been tried
+  ThreadFuture<int> done = run_coroutine_threadsafe(task_group([&](TaskGroup& tg) -> Task<int> {
+                                                      group.set_value(&tg);
+                                                      co_await release.wait();
+                                                      co_return 1;
+                                                    }),
+                                                    bg.loop);
+  TaskGroup* tg = group.get_future().get();
+  CHECK_THROWS_WITH(tg->create_task(value(1)), Catch::Contains("TaskGroup::create_task called from a thread"));
+  bg.loop.call_soon_threadsafe([&] { release.set(); });
+  CHECK(done.get() == 1);
+}
+
 TEST_CASE("Future::exception() and result(), as asyncio.Future", "[future]") {
   EventLoop loop;
   Future<int> pending = create_future<int>(loop);
