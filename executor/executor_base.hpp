@@ -133,10 +133,16 @@ class ExecutorBase {
     using In = std::decay_t<decltype(*std::begin(inputs))>;
     using R = std::invoke_result_t<F&, In&>;
     std::vector<ThreadFuture<R>> futures;
+    auto cancel_submitted = [&] {
+      for (auto& f : futures) f.cancel();  // refused midway: nothing half-submitted keeps running unseen
+    };
     try {
       for (const auto& x : inputs) futures.push_back(submit(fn, x));
+    } catch (const ExecutorShutdownError&) {
+      cancel_submitted();
+      throw ExecutorShutdownError("map() after shutdown()");  // the user's call, not submit()
     } catch (...) {
-      for (auto& f : futures) f.cancel();  // refused midway: nothing half-submitted keeps running unseen
+      cancel_submitted();
       throw;
     }
     return MapResults<R>(std::move(futures), deadline);
