@@ -2,7 +2,8 @@
 #   make bench   bootstrap, Release build, every benchmark suite, the report (FULL=1, SUITE=, FILTER=)
 #   make test    bootstrap, every build (Release, GCC TSan, Clang TSan, ASan+UBSan) and check
 #   make soak    the full counts: long stress runs, bigger model-checking bounds
-.PHONY: all bootstrap test bench soak clean
+#   make soak-perturb  Release + perturbation, every stress test, about an hour in all
+.PHONY: all bootstrap test bench soak soak-perturb clean
 
 all: test
 
@@ -28,6 +29,9 @@ bench: bootstrap
 
 soak: bootstrap
 	@scripts/soak
+
+soak-perturb: bootstrap
+	@scripts/soak perturb
 
 clean:
 	rm -rf build

@@ -38,6 +38,7 @@
 #include <handoff/executor/run_in_executor.hpp>
 #include <handoff/loop/channel.hpp>
 #include <handoff/loop/loop.hpp>
+#include <handoff/loop/loop_thread.hpp>
 #include <handoff/primitives/mutex_queue.hpp>
 
 #include "bench_common.hpp"
@@ -82,34 +83,26 @@ struct Books {
   }
 };
 
-// The loop in its own thread, the consumer coroutine on it (run_coroutine_threadsafe), and the
-// producer's side of one implementation. finish(): end-of-stream, consumer done, loop stopped,
-// closed and joined.
+// The loop in its own thread (handoff::LoopThread), the consumer coroutine on it
+// (run_coroutine_threadsafe), and the producer's side of one implementation. finish():
+// end-of-stream, consumer done, then the LoopThread's stop (shut down on its thread, joined).
 template <class Derived>
-class LoopThread {
+class ConsumerLoop {
  public:
-  void start() {
-    thread_ = std::thread([this] {
-      loop_.run_forever();
-      loop_.close();
-    });
-    done_ = handoff::run_coroutine_threadsafe(static_cast<Derived*>(this)->consume(), loop_);
-  }
+  void start() { done_ = handoff::run_coroutine_threadsafe(static_cast<Derived*>(this)->consume(), lt_.loop()); }
   void finish() {
     static_cast<Derived*>(this)->close();
     done_.get();
-    loop_.stop();
-    thread_.join();
+    lt_.stop();
   }
   Books books;
 
  protected:
-  handoff::EventLoop loop_;
-  std::thread thread_;
+  handoff::LoopThread lt_{"bench-loop"};
   handoff::ThreadFuture<void> done_;
 };
 
-class ChannelImpl : public LoopThread<ChannelImpl> {
+class ChannelImpl : public ConsumerLoop<ChannelImpl> {
  public:
   static constexpr const char* name = "Channel";
   void push(Item it) { ch_.push(it); }
@@ -127,7 +120,7 @@ class ChannelImpl : public LoopThread<ChannelImpl> {
   handoff::Channel<Item> ch_;
 };
 
-class QueueExecutorImpl : public LoopThread<QueueExecutorImpl> {
+class QueueExecutorImpl : public ConsumerLoop<QueueExecutorImpl> {
  public:
   static constexpr const char* name = "queue_run_in_executor";
   ~QueueExecutorImpl() { pool_.shutdown(true); }

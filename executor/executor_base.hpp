@@ -25,7 +25,8 @@ namespace handoff {
 
 // The results of map(): an input range whose elements are the jobs' results, in input order.
 // One deadline for the whole iteration (as concurrent.futures): reading an element that is
-// not ready by then throws TimeoutError. Results are read once, in order (an input range).
+// not ready by then throws TimeoutError and cancels the jobs not yet started (as
+// concurrent.futures does when it raises). Results are read once, in order (an input range).
 // Destroying it cancels the jobs that have not started (as Python's result iterator does).
 template <class R>
 class MapResults {
@@ -36,24 +37,31 @@ class MapResults {
       : futures_(std::move(futures)), deadline_(deadline) {}
   MapResults(MapResults&&) noexcept = default;
   MapResults& operator=(MapResults&&) noexcept = default;
-  ~MapResults() {
-    for (std::size_t i = next_; i < futures_.size(); ++i) futures_[i].cancel();
-  }
+  ~MapResults() { cancel_rest(); }
 
   std::size_t size() const noexcept { return futures_.size(); }
 
   // The next result (blocking until it is ready or the deadline passes); rethrows the job's
-  // exception. Precondition: not all results have been read.
+  // exception. Precondition: not all results have been read. A TimeoutError ends the
+  // iteration: the future waited for and every later one are cancelled first (the jobs not
+  // yet started never run), as concurrent.futures' result iterator does.
   R next() {
-    if (next_ == futures_.size()) throw InvalidStateError("MapResults::next(): no results left");
-    ThreadFuture<R>& f = futures_[next_++];
+    if (next_ == futures_.size()) {
+      throw InvalidStateError(timed_out_ ? "MapResults::next(): the iteration ended with a TimeoutError"
+                                         : "MapResults::next(): no results left");
+    }
+    ThreadFuture<R>& f = futures_[next_];
     if (deadline_) {
       const auto left = *deadline_ - clock::now();
       if (!f.wait_for(left > clock::duration::zero() ? left : clock::duration::zero())) {
+        cancel_rest();
+        next_ = futures_.size();
+        timed_out_ = true;
         throw TimeoutError("Executor::map(): the results were not ready by the deadline");
       }
     }
-    return f.get();
+    ++next_;
+    return std::move(f).get();  // each result is read once: moved out, not copied
   }
   bool has_next() const noexcept { return next_ < futures_.size(); }
 
@@ -90,8 +98,15 @@ class MapResults {
 
  private:
   std::vector<ThreadFuture<R>> futures_;
+  // Cancel the results not yet read, the last submitted first: in input order, a worker
+  // could start job k+1 while job k is being cancelled (Python reverses the list too).
+  void cancel_rest() {
+    for (std::size_t i = futures_.size(); i > next_; --i) futures_[i - 1].cancel();
+  }
+
   std::optional<clock::time_point> deadline_;
   std::size_t next_ = 0;
+  bool timed_out_ = false;
 };
 
 template <class Derived>

@@ -18,8 +18,13 @@
 //  * A CANCELLED job stays in its queue until a worker pops it and discards it (execute()
 //    returns false): the queues are lock-free and cannot remove from the middle.
 //
-// LEDGER. Each job counts once as run (by the worker that started it) or cancelled (by the
-// thread whose CAS won), so an executor's submitted = run + cancelled + refused at shutdown.
+// LEDGER. Each job counts once as run or cancelled, and always on the executor's thread that
+// executes it (a worker, or shutdown() draining the queues): run by the worker that started
+// it, cancelled by the thread that discards it — never by the thread whose cancel() won. The
+// canceller may still be inside cancel() when the executor has joined its workers and been
+// destroyed: it touches only the job (its own future keeps the job alive), never the
+// executor (issue 10: the old count after the CAS wrote freed memory). So when shutdown(true)
+// has joined the workers, submitted = run + cancelled + refused exactly.
 #pragma once
 
 #include <cstdint>
@@ -35,11 +40,27 @@
 
 namespace handoff::detail {
 
-// What a job reports to the executor that queued it (the cancellation half of the ledger).
+// TEST SEAM (null in production; thread-local, so it affects only the thread that sets it):
+// Job::cancel() calls it on the thread whose CAS won, right after the CAS, so a test can hold
+// a cancellation there while the pool discards the job, shuts down and is destroyed
+// (tests/executor_test.cpp, "a cancel() held after its claim ...").
+inline thread_local void (*t_cancel_claimed_hook)() = nullptr;
+
+// What a job reports to the executor that queued it (the cancellation half of the ledger),
+// from the executor's own thread that discards it (execute()).
 struct JobLedger {
-  // relaxed RMW: a statistic, read after the threads that cancel have synchronized.
+  // relaxed RMW: a statistic; read after the executor joined the threads that discard jobs.
   void count_cancelled() noexcept { cancelled.fetch_add(1, std::memory_order_relaxed); }  // statistic only
   sync::atomic<std::uint64_t> cancelled{0};
+};
+
+// Called by Job::execute() on the executing thread between the job's function returning (or
+// throwing) and the publication of its outcome to the future: the pool counts the worker idle
+// there, so a submitter woken by the result already finds it counted (docs/executor.md,
+// "Reusing the idle thread"). Empty: nothing is called.
+struct BeforePublish {
+  void (*fn)(void*) noexcept = nullptr;
+  void* arg = nullptr;
 };
 
 class Job {
@@ -49,25 +70,35 @@ class Job {
   Job(const Job&) = delete;
   Job& operator=(const Job&) = delete;
 
-  // Worker thread, once per job: run it unless it was cancelled first, then drop the queue's
+  // Worker thread (or the executor's shutdown), once per job: run it unless it was cancelled
+  // first — then count it cancelled here, on the executor's own thread — and drop the queue's
   // reference (the job may be destroyed here). True if it ran.
-  bool execute() noexcept {
+  bool execute(BeforePublish before = {}) noexcept {
     const bool won = try_start();
-    if (won) invoke();
+    if (won) {
+      invoke(before);
+    } else {
+#if !defined(HANDOFF_MUTANT_JOB_CANCEL_COUNTS_LATE)
+      if (ledger_ != nullptr) ledger_->count_cancelled();
+#endif
+    }
     release();
     return won;
   }
 
   // Any thread: cancel the job if it has not started. True if this call cancelled it.
   bool cancel() noexcept {
-    std::uint32_t expected = kQueued;
-    // seq_cst: the other side of try_start's CAS on the same word (one of them wins).
-    if (!state_.compare_exchange_strong(expected, kCancelled, std::memory_order_seq_cst,  // races try_start
-                                        std::memory_order_seq_cst)) {  // failure: it started or was cancelled
-      return false;
-    }
-    if (ledger_ != nullptr) ledger_->count_cancelled();
+    if (!claim_cancel()) return false;
     complete_with(std::make_exception_ptr(CancelledError("the job was cancelled before it started")));
+    return true;
+  }
+
+  // The executor's submit path, when it could not start a thread the job needed: cancel the
+  // job as cancel() does, but complete its future with `why` (the error submit() throws).
+  // False if a worker started it first (then it runs, and submit() returns normally).
+  bool withdraw(std::exception_ptr why) noexcept {
+    if (!claim_cancel()) return false;
+    complete_with(std::move(why));
     return true;
   }
 
@@ -87,11 +118,30 @@ class Job {
   explicit Job(JobLedger* ledger) noexcept : ledger_(ledger) {}
   virtual ~Job() = default;
 
-  virtual void invoke() noexcept = 0;              // run the function, publish its outcome
+  virtual void invoke(BeforePublish before) noexcept = 0;  // run the function, publish its outcome
   virtual void complete_with(std::exception_ptr e) noexcept = 0;  // publish an error
   virtual void release() noexcept = 0;             // drop the queue's reference
 
  private:
+  // QUEUED -> CANCELLED, once. Touches nothing but the job: the executor may be gone as soon
+  // as a worker has discarded the job (see LEDGER above).
+  bool claim_cancel() noexcept {
+    std::uint32_t expected = kQueued;
+    // seq_cst: the other side of try_start's CAS on the same word (one of them wins).
+    if (!state_.compare_exchange_strong(expected, kCancelled, std::memory_order_seq_cst,  // races try_start
+                                        std::memory_order_seq_cst)) {  // failure: it started or was cancelled
+      return false;
+    }
+    if (t_cancel_claimed_hook != nullptr) t_cancel_claimed_hook();
+#if defined(HANDOFF_MUTANT_JOB_CANCEL_COUNTS_LATE)
+    // MUTANT: the pre-issue-10 count, by the canceller after its CAS: the job may already be
+    // discarded and the executor destroyed (a write to freed memory; the ledger short after
+    // shutdown(true) returned).
+    if (ledger_ != nullptr) ledger_->count_cancelled();  // mutant
+#endif
+    return true;
+  }
+
   bool try_start() noexcept {
 #if defined(HANDOFF_MUTANT_JOB_NO_CLAIM)
     // MUTANT: check-then-set instead of the CAS: a cancel between the load and the store is
@@ -122,7 +172,9 @@ class JobFor final : public Job, public ThreadFutureState<T> {
     job->self_ = job;
     JobFor* raw = job.get();
     // The future's cancel() reaches the job; a raw pointer: the hook lives inside the job.
-    raw->set_cancel_hook([raw] { return raw->Job::cancel(); });  // Job's, not the future's
+    // True also when another canceller won (CANCELLED, its completion maybe still on the
+    // way): concurrent.futures' cancel() of a cancelled future is True.
+    raw->set_cancel_hook([raw] { return raw->Job::cancel() || raw->state() == kCancelled; });  // Job's, not the future's
     raw->set_runs_on_a_thread();  // close() must not free a frame this job may still use
     return {raw, ThreadFuture<T>(std::shared_ptr<ThreadFutureState<T>>(std::move(job)))};
   }
@@ -131,15 +183,24 @@ class JobFor final : public Job, public ThreadFutureState<T> {
   JobFor(Private, F fn, JobLedger* ledger) : Job(ledger), fn_(std::move(fn)) {}
 
  private:
-  void invoke() noexcept override {
+  void invoke(BeforePublish before) noexcept override {
+    bool told = false;  // `before` runs once, whichever way the function ends
+    auto tell = [&]() noexcept {
+      if (!told && before.fn != nullptr) before.fn(before.arg);
+      told = true;
+    };
     try {
       if constexpr (std::is_void_v<T>) {
         (*fn_)();
+        tell();
         this->set_value();
       } else {
-        this->set_value((*fn_)());
+        T result = (*fn_)();  // guaranteed elision: as many moves as set_value((*fn_)())
+        tell();
+        this->set_value(static_cast<T&&>(result));
       }
     } catch (...) {
+      tell();
       this->set_exception(std::current_exception());
     }
     fn_.reset();  // what the function captured is released now, not when the last future goes

@@ -208,7 +208,7 @@ class DetachedJobAwaiter final : public Waiter {
   }
   R await_resume() {
     if (task_) task_->throw_if_cancelled();
-    return f_.get();
+    return std::move(f_).get();  // read once: moved out, not copied
   }
 
  private:

@@ -19,15 +19,24 @@
 // sleeps, so a job is never left queued while every worker sleeps, and one job wakes one.
 //
 // LAZY THREADS (as Python's ThreadPoolExecutor, plus retirement). No thread runs until a job
-// arrives. An idle worker mints one "idle token"; every push, from outside or inside the pool,
-// takes a token if there is one, and otherwise starts a thread (up to max_workers). A token is
-// taken at most once, and a worker that finds a job burns its own token if it is still there,
-// so tokens never exceed idle workers (proof in docs/executor.md): with N ≤ max_workers
-// blocking jobs, each either has an idle worker counted for it or starts one, so all N run
-// at once. A worker idle for `keep_alive` retires: it burns its token (if a push took it, it
+// arrives. An idle worker mints one "idle token" (a worker whose job's function has returned
+// mints it before the outcome is published, if it sees no more work: a submitter woken by the
+// result then finds it); every submit, from outside or inside the pool, takes a token before
+// its push if there is one, and otherwise starts a thread after the push (up to max_workers).
+// A token is taken at most once, and a worker that finds a job burns its own token if it is
+// still there, so tokens never exceed idle (or finishing) workers (proof in
+// docs/executor.md): with N ≤ max_workers blocking jobs, each either has an idle worker
+// counted for it or starts one, so all N run at once; back-to-back submit().get() reuses one
+// thread. A worker idle for `keep_alive` retires: it burns its token (if a push took it, it
 // stays), leaves the thread count, re-checks the queues (the Dekker partner of a pusher's
 // "push, then read the thread count"), and frees its slot — unless it found a job or a
 // pusher found every slot busy meanwhile (`spawn_wanted_`), in which case it stays.
+//
+// THREAD CREATION FAILURE (EAGAIN/ENOMEM; Options::start_thread is the test seam). The slot
+// and the counters are committed only once the thread exists. The submit that needed the
+// thread withdraws its job (the future gets the error; a pool thread discards it later) and
+// throws std::system_error, unless a worker started the job first; the next submit retries.
+// shutdown() that cannot start a thread to drain a queue fails the queued jobs itself.
 //
 // WAITING INSIDE A JOB. future.get() on a worker runs jobs from the worker's own deque while
 // the future is pending (ThreadFuture's wait helper), so a parent never strands its children.
@@ -38,7 +47,9 @@
 // jobs are never cancelled. The destructor is shutdown(true).
 //
 // LEDGER (stats()): submitted = run + cancelled + refused once shut down; plus steals,
-// parks, wakeups, threads started and exited. Counters are per slot (single writer) or
+// parks, wakeups, threads started and exited, spawn failures. A cancelled job is counted by
+// the pool thread that discards it (job.hpp), so the count is complete when shutdown(true)
+// returns and no cancel() touches the pool after it was destroyed. Counters are per slot (single writer) or
 // per thread: no shared read-modify-write is added to the job path for counting.
 #pragma once
 
@@ -46,11 +57,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -80,6 +94,11 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
     int max_spinning = 0;
     // Threads are named "<prefix>_<slot>" (Python: ThreadPoolExecutor-0_0); 15 chars max.
     std::string thread_name_prefix = "handoff-pool";
+    // TEST SEAM (and escape hatch): how a worker thread is created. Empty (the default):
+    // std::thread(std::move(body)). Tests make it throw std::system_error(EAGAIN) to check
+    // that a failed creation strands nothing (docs/executor.md, "Thread creation failure");
+    // it may also set a stack size or an affinity. It must run `body` on the new thread.
+    std::function<std::thread(std::function<void()> body)> start_thread;
   };
 
   // asyncio's default executor size: min(32, cores + 4).
@@ -103,13 +122,18 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
   int max_workers() const noexcept { return opts_.max_workers; }
 
   // Any thread (not one of this pool's workers when wait is true). Idempotent; a later call
-  // with wait=true still waits, and with cancel_futures=true still cancels.
+  // with wait=true still waits, and with cancel_futures=true still cancels. A wait=true call
+  // returns only once every concurrent shutdown() call has finished its cancellations and
+  // joins (so the ledger is complete and every accepted future is done when it returns).
+  // Never throws for a failed thread creation: the queued jobs' futures get the error.
   void shutdown(bool wait = true, bool cancel_futures = false) {
     if (wait && current_slot() != nullptr) {
       throw InvalidStateError(
           "ThreadPoolExecutor::shutdown(wait=true) from one of its own jobs would wait for "
           "itself; call shutdown(false) there");
     }
+    ShutdownCall call(*this);  // counted busy until its cancellations and joins are done
+    std::exception_ptr no_thread;
     {
       std::lock_guard<std::mutex> lock(spawn_mu_);
       // Close first: a worker that sees the flag below and then finds the injection queue
@@ -121,8 +145,15 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
       // A submit accepted just before the close may have been refused its thread (its
       // spawn() saw the flag): with no worker alive to drain the queue, start one. Found by
       // stress/executor_stress.cpp's shutdown phase (a future left pending, no thread).
-      if (alive_.load(std::memory_order_seq_cst) == 0 && !injection_.consumer_sees_empty()) spawn_locked();  // under the lock
+      if (alive_.load(std::memory_order_seq_cst) == 0 && !injection_.consumer_sees_empty()) {  // under the lock
+        try {
+          spawn_locked("ThreadPoolExecutor::shutdown()");
+        } catch (...) {
+          no_thread = std::current_exception();  // no thread can drain the queue: fail its jobs below
+        }
+      }
     }
+    if (no_thread) fail_queued(no_thread);
     if (cancel_futures) cancel_queued();
     parking_.notify_all();
     if (!wait) return;
@@ -134,6 +165,7 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
       }
     }
     for (auto& t : joining) t.join();
+    call.finish_and_wait_for_others();
   }
 
   bool is_shutdown() const noexcept { return shutdown_.load(std::memory_order_seq_cst) != 0; }  // pairs with shutdown()
@@ -154,6 +186,7 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
     s.threads_started = threads_started_;
     s.threads_exited = threads_exited_;
     s.threads_alive = static_cast<std::uint64_t>(alive_.load(std::memory_order_seq_cst));  // under the lock
+    s.spawn_failures = spawn_failures_;
     return s;
   }
 
@@ -161,18 +194,39 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
   detail::JobLedger& job_ledger() noexcept { return ledger_; }
 
   void enqueue(detail::Job* job) {
+    // Take an idle token BEFORE the push: a worker that found the job first would otherwise
+    // burn that token, and this submit would start a thread it did not need (back-to-back
+    // submit().get() started every allowed thread). If the push is then refused, the token is
+    // not given back: tokens may undercount idle workers, never overcount them.
+    const bool counted = take_idle_token();
     Slot* mine = current_slot();
     if (mine != nullptr) {
       bump(mine->submitted);
-      if (is_shutdown()) return refuse(job, "submit() from a job after shutdown()");
-      mine->deque.push(job);  // seq_cst inside: the Dekker partner of a parking worker's re-check
     } else {
-      submitted_outside_.add();
-      if (injection_.push(job) != PushResult::Pushed) return refuse(job, "submit() after shutdown()");
-      // seq_cst: after the push; the parking worker's re-check reads it after its announcement.
-      injection_size_.fetch_add(1, std::memory_order_seq_cst);  // pairs with has_injected()
+      try {
+        submitted_outside_.add();  // may allocate this thread's counter slot
+      } catch (...) {
+        job->refuse(std::current_exception());  // not counted at all: the ledger is unchanged
+        throw;
+      }
     }
-    after_push();
+    try {
+      if (mine != nullptr) {
+        if (is_shutdown()) return refuse(job, "submit() from a job after shutdown()");
+        mine->deque.push(job);  // seq_cst inside: the Dekker partner of a parking worker's re-check
+      } else {
+        if (injection_.push(job) != PushResult::Pushed) return refuse(job, "submit() after shutdown()");
+        // seq_cst: after the push; the parking worker's re-check reads it after its announcement.
+        injection_size_.fetch_add(1, std::memory_order_seq_cst);  // pairs with has_injected()
+      }
+    } catch (const ExecutorShutdownError&) {
+      throw;  // refuse() counted and released the job
+    } catch (...) {
+      // The push itself failed (bad_alloc growing a queue): the job was never queued.
+      refuse_with(job, std::current_exception());
+      throw;
+    }
+    after_push(job, counted);
   }
 
  private:
@@ -222,23 +276,36 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
   }
 
   void refuse(detail::Job* job, const char* what) {
-    refused_.fetch_add(1, std::memory_order_relaxed);  // statistic; rare (after shutdown)
-    job->refuse(std::make_exception_ptr(ExecutorShutdownError(what)));
+    refuse_with(job, std::make_exception_ptr(ExecutorShutdownError(what)));
     throw ExecutorShutdownError(what);
+  }
+  // A job that was never queued: counted refused (so the ledger balances), its future fails.
+  void refuse_with(detail::Job* job, std::exception_ptr why) noexcept {
+    refused_.fetch_add(1, std::memory_order_relaxed);  // statistic; rare (shutdown, bad_alloc)
+    job->refuse(std::move(why));
   }
 
   // ---- waking and growing ------------------------------------------------------------------
 
   // After a push: wake a sleeper if there is one (a load when nobody sleeps), and start a
-  // thread if no idle worker is counted for this job.
-  void after_push() {
+  // thread if no idle worker was counted for this job (`counted`: enqueue took a token).
+  void after_push(detail::Job* job, bool counted) {
     // A spinning worker will find the job (its scans are seq_cst loads, and it re-checks
     // after leaving the spin, below); waking a sleeper too would cost a futex syscall per
     // job. Dekker with spin_for_job's seq_cst decrement: either this load sees the spinner
     // gone, or the spinner's re-check sees the job (Go's scheduler does the same).
     if (spinning_.load(std::memory_order_seq_cst) == 0) parking_.notify_one();  // pairs with spin_for_job
-    if (take_idle_token()) return;
-    if (alive_.load(std::memory_order_seq_cst) < opts_.max_workers) spawn();  // pairs with retire()'s decrement
+    if (counted) return;
+    if (alive_.load(std::memory_order_seq_cst) >= opts_.max_workers) return;  // pairs with retire()'s decrement
+    try {
+      spawn();
+    } catch (...) {  // std::system_error; or whatever a custom Options::start_thread threw
+      // No thread could be started (docs/executor.md, "Thread creation failure"). Withdraw
+      // the job (its future gets the error; a worker discards and counts it later) and tell
+      // the submitter. If a worker started the job first, a thread existed for it: it runs,
+      // and submit() returns normally.
+      if (job->withdraw(std::current_exception())) throw;
+    }
   }
 
   // Take one idle token if any (decrement if positive).
@@ -260,10 +327,14 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
   void spawn() {
     std::lock_guard<std::mutex> lock(spawn_mu_);
     if (shutdown_.load(std::memory_order_seq_cst) != 0) return;  // written under this lock
-    spawn_locked();
+    spawn_locked("ThreadPoolExecutor::submit()");
   }
-  // Under spawn_mu_: start a thread in a free slot, if the pool is below max_workers.
-  void spawn_locked() {
+  // Under spawn_mu_: start a thread in a free slot, if the pool is below max_workers. If the
+  // thread cannot be created, throws std::system_error naming `call`, and nothing has changed
+  // but spawn_failures_: the slot and the counters are committed only once the thread
+  // exists, so no submitter ever reads a thread count that includes a thread that failed
+  // (one that reads the count meanwhile reads the old value and waits here in spawn()).
+  void spawn_locked(const char* call) {
     if (alive_.load(std::memory_order_seq_cst) >= opts_.max_workers) return;  // written under this lock
     Slot* free_slot = nullptr;
     for (auto& s : slots_) {
@@ -278,27 +349,69 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
       return;
     }
     if (free_slot->thread.joinable()) free_slot->thread.join();  // it has freed the slot: exiting
-    free_slot->occupied = true;
+#if defined(HANDOFF_MUTANT_POOL_SPAWN_NO_ROLLBACK)
+    commit_spawn(*free_slot);  // MUTANT: counted before the creation and never undone
+#endif
+    std::thread t;
+    try {
+      t = start_thread(*free_slot);
+    } catch (const std::system_error& e) {
+      ++spawn_failures_;
+      throw std::system_error(e.code(), std::string(call) + ": could not start a worker thread: " + e.what());
+    } catch (const std::bad_alloc&) {
+      ++spawn_failures_;
+      throw std::system_error(std::make_error_code(std::errc::not_enough_memory),
+                              std::string(call) + ": could not start a worker thread (out of memory)");
+    } catch (...) {  // a custom Options::start_thread's own error: passed on as it is
+      ++spawn_failures_;
+      throw;
+    }
+#if !defined(HANDOFF_MUTANT_POOL_SPAWN_NO_ROLLBACK)
+    commit_spawn(*free_slot);
+#endif
+    free_slot->thread = std::move(t);  // the worker never touches its handle
+  }
+  // Under spawn_mu_ (the new worker takes it before it reads any of these).
+  void commit_spawn(Slot& s) {
+    s.occupied = true;
     alive_.store(alive_.load(std::memory_order_seq_cst) + 1, std::memory_order_seq_cst);  // under the lock; read by after_push
     ++threads_started_;
-    free_slot->thread = std::thread([this, free_slot] { worker_main(*free_slot); });
+  }
+  std::thread start_thread(Slot& s) {
+    std::function<void()> body = [this, &s] { worker_main(s); };
+    if (!opts_.start_thread) return std::thread(std::move(body));
+    std::thread t = opts_.start_thread(std::move(body));
+    if (!t.joinable()) {
+      throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                              "ThreadPoolExecutor::Options::start_thread returned no thread");
+    }
+    return t;
   }
 
   // ---- the worker ----------------------------------------------------------------------------
+
+  // A worker's own state, reached by the BeforePublish hook of the job it runs.
+  struct Worker {
+    ThreadPoolExecutor* pool;
+    Slot* slot;
+    bool token = false;  // this worker has minted an idle token it has not burnt yet
+    bool spun = false;   // it spun or parked since its last job (it passes the baton)
+  };
 
   void worker_main(Slot& s) {
     name_thread(s.index);
     current() = Current{this, &s};
     detail::t_wait_helper = &help_while_waiting;
     detail::t_wait_helper_arg = this;
-    bool idle = false;
+    Worker w{this, &s};
     for (;;) {
       detail::Job* job = find_job(s);
       if (job == nullptr) {
-        if (!idle) {
-          idle = true;
+        if (!w.token) {
+          w.token = true;
           mint_idle_token();
         }
+        w.spun = true;
         job = spin_for_job(s);
       }
       if (job == nullptr) {
@@ -320,13 +433,16 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
             bump(s.wakeups);
             continue;
           }
-          if (retire(s, idle)) return;
+          if (retire(w)) return;
           continue;
         }
       }
-      if (idle) {
-        idle = false;
+      if (w.token) {
+        w.token = false;
         take_idle_token();  // burn mine if a push has not taken it
+      }
+      if (w.spun) {
+        w.spun = false;
         // Pass the baton: pushes that skipped their notify because a worker was spinning
         // (after_push) may have left more jobs queued, and this worker is about to be busy
         // (perhaps blocked for seconds). If nobody spins now, wake one sleeper to look; it
@@ -334,14 +450,31 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
         // Dekker with after_push: our seq_cst loads come after our spin's decrement.
         if (spinning_.load(std::memory_order_seq_cst) == 0 && work_visible()) parking_.notify_one();  // pairs with after_push
       }
-      run_job(s, job);
+      run_job(s, job, &w);
     }
     std::lock_guard<std::mutex> lock(spawn_mu_);  // shut down: leave
     leave_locked(s);
   }
 
-  void run_job(Slot& s, detail::Job* job) {
-    if (job->execute()) bump(s.run);
+  // `w`: the worker's main loop (not a wait inside a job), which counts itself idle before
+  // the job's outcome is published if it sees no more work (see on_finishing).
+  void run_job(Slot& s, detail::Job* job, Worker* w) {
+    const detail::BeforePublish before =
+        w != nullptr ? detail::BeforePublish{&on_finishing, w} : detail::BeforePublish{};
+    if (job->execute(before)) bump(s.run);
+  }
+
+  // The job's function has returned; its outcome is about to be published (and its submitter
+  // woken). If this worker sees no more work in its own deque or the injection queue, it
+  // mints its idle token now, so a submitter that reacts to the result at once (submit,
+  // get, submit...) finds it counted instead of starting a thread. Its done-callbacks still
+  // run before it looks for the next job (docs/executor.md: the deviation this costs).
+  static void on_finishing(void* arg) noexcept {
+    auto* w = static_cast<Worker*>(arg);
+    if (w->token || !w->slot->deque.empty_hint()) return;
+    if (w->pool->injection_size_.load(std::memory_order_seq_cst) > 0) return;  // pairs with enqueue(); a hint
+    w->token = true;
+    w->pool->mint_idle_token();
   }
 
   detail::Job* find_job(Slot& s) {
@@ -423,9 +556,10 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
 
   // The keep-alive expired. True: the thread leaves (its slot is free). False: it stays (a
   // push counted on it, or work appeared while it was leaving).
-  bool retire(Slot& s, bool& idle) {
+  bool retire(Worker& w) {
+    Slot& s = *w.slot;
     if (!take_idle_token()) return false;  // a push took our token: it counts on us
-    idle = false;
+    w.token = false;
     {
       std::lock_guard<std::mutex> lock(spawn_mu_);
       // seq_cst: the Dekker partner of after_push() (push, then read alive_): either that
@@ -438,7 +572,7 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
       spawn_wanted_ = false;
       alive_.store(alive_.load(std::memory_order_seq_cst) + 1, std::memory_order_seq_cst);  // under the lock
       lock.unlock();
-      if (job != nullptr) run_job(s, job);
+      if (job != nullptr) run_job(s, job, &w);
       return false;
     }
     s.occupied = false;
@@ -460,27 +594,64 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
     if (s == nullptr) return false;
     auto j = s->deque.pop();
     if (!j) return false;
-    pool->run_job(*s, *j);
+    pool->run_job(*s, *j, nullptr);  // still waiting inside a job: not idle after it
     return true;
   }
 
   void cancel_queued() {
+    discard_queued([](detail::Job* j) { j->cancel(); });
+  }
+  // shutdown() found no thread alive and could not start one: fail every queued job with
+  // `why` (its future gets the std::system_error; counted cancelled, as a discarded job).
+  void fail_queued(const std::exception_ptr& why) {
+    discard_queued([&why](detail::Job* j) { j->withdraw(why); });
+  }
+  // On the calling thread: take every queued job, `end` it (cancel it unless a worker started
+  // it first), then execute() it, which discards it and counts it cancelled here.
+  template <class End>
+  void discard_queued(End end) {
     detail::Job* j = nullptr;
     while (injection_.try_pop(j) == PopStatus::Item) {
       injection_size_.fetch_sub(1, std::memory_order_seq_cst);  // pairs with enqueue()
-      j->cancel();
-      j->execute();  // cancelled: only drops the queue's reference
+      end(j);
+      j->execute();  // cancelled: only drops the queue's reference (and counts it)
     }
     for (auto& s : slots_) {
       for (;;) {
         const StealStatus st = s->deque.steal(j);
         if (st == StealStatus::Empty) break;
         if (st == StealStatus::Retry) continue;
-        j->cancel();
+        end(j);
         j->execute();
       }
     }
   }
+
+  // One shutdown() call in progress: counted under spawn_mu_ until it has done its
+  // cancellations and joins; a wait=true call then waits until no call is in progress.
+  class ShutdownCall {
+   public:
+    explicit ShutdownCall(ThreadPoolExecutor& p) : p_(p) {
+      std::lock_guard<std::mutex> lock(p_.spawn_mu_);
+      ++p_.shutdown_calls_;
+    }
+    ShutdownCall(const ShutdownCall&) = delete;
+    ShutdownCall& operator=(const ShutdownCall&) = delete;
+    ~ShutdownCall() {
+      if (!finished_) leave(false);
+    }
+    void finish_and_wait_for_others() { leave(true); }
+
+   private:
+    void leave(bool wait) {
+      finished_ = true;
+      std::unique_lock<std::mutex> lock(p_.spawn_mu_);
+      if (--p_.shutdown_calls_ == 0) p_.shutdown_done_.notify_all();
+      if (wait) p_.shutdown_done_.wait(lock, [this] { return p_.shutdown_calls_ == 0; });
+    }
+    ThreadPoolExecutor& p_;
+    bool finished_ = false;
+  };
 
   void name_thread(int index) const {
     std::string name = opts_.thread_name_prefix + "_" + std::to_string(index);
@@ -499,8 +670,10 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
   sync::atomic<int> alive_{0};  // threads holding a slot and not retiring; written under spawn_mu_
   sync::atomic<std::uint32_t> shutdown_{0};
   mutable std::mutex spawn_mu_;
+  std::condition_variable shutdown_done_;  // shutdown_calls_ reached 0 (with spawn_mu_)
+  int shutdown_calls_ = 0;                 // shutdown() calls in progress; under spawn_mu_
   bool spawn_wanted_ = false;  // under spawn_mu_
-  std::uint64_t threads_started_ = 0, threads_exited_ = 0;  // under spawn_mu_
+  std::uint64_t threads_started_ = 0, threads_exited_ = 0, spawn_failures_ = 0;  // under spawn_mu_
   PerThreadCounter submitted_outside_;
   sync::atomic<std::uint64_t> refused_{0};
   detail::JobLedger ledger_;

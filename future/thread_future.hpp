@@ -18,6 +18,10 @@
 //    result slot, exchange to DONE (release: pairs with the readers' acquire loads, so the
 //    result is visible to whoever sees DONE), futex-wake only if WAITERS was set, then run
 //    the done callbacks.
+//  * a throw between the claim and the publish (the value's constructor or move, in
+//    set_value) cannot give the claim back — another completer has already been told "too
+//    late" — so it completes the future with that exception instead. A claimed future is
+//    always published: no thread waits on COMPLETING forever.
 //  * wait: load (acquire); not DONE: set WAITERS (CAS), re-check, futex-wait on the word.
 //    The futex compares the word in the kernel, so a publish between the check and the
 //    sleep makes the wait return at once: no lost wakeup.
@@ -28,11 +32,23 @@
 // CANCEL. cancel() asks; the producer decides. It sets CANCEL_REQUESTED and calls the cancel
 // hook the producer installed (run_coroutine_threadsafe: cancel the task on its loop;
 // executor: cancel a job not yet started). The future then completes — cancelled
-// (CancelledError), or with the result if it was too late — and cancel() returns whether the
-// request was made while the future was still pending.
+// (CancelledError), or with the result if it was too late. cancel() returns true if the
+// future is cancelled or the request was accepted, false if it finished otherwise or the
+// producer said too late (concurrent.futures: cancelling a cancelled future is True).
 //
-// ONE CONSUMER OF THE VALUE. get() moves the value out (like std::future::get): a second
-// get() throws InvalidStateError. Exceptions can be rethrown any number of times.
+// GET, FROM ANY THREAD, ANY NUMBER OF TIMES (concurrent.futures' result()). An exception is
+// rethrown by every get(). A value:
+//  * copyable T: get() returns a copy; any thread, any number of times, concurrently (the
+//    slot is immutable once DONE: concurrent copies are plain reads).
+//  * move-only T: get() moves it out, once; every later get() (any copy of the handle, any
+//    thread) throws InvalidStateError. Two concurrent get()s: exactly one wins (a CAS).
+//  * get() on an rvalue (`pool.submit(f).get()`, `std::move(tf).get()`) moves the value out
+//    whatever T, so the common one-consumer case pays no copy; later get()s throw. If another
+//    thread is copying the value at that moment, it is copied instead (never moved under a
+//    reader).
+//  The word `consumers_` arbitrates: copiers count themselves in (fetch_add) and out; a mover
+//  claims it with CAS 0 -> MOVED_OUT, so a move never overlaps a copy. A move that throws (T's
+//  move constructor) still counts as the one move (basic guarantee: the value is gone).
 //
 // NO DEADLOCK ON THE LOOP THREAD. get()/wait_for() on a thread that is running an event
 // loop would block that loop (and the future may need it to complete), so they throw
@@ -46,6 +62,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -91,14 +108,17 @@ class ThreadFutureBase {
   }
   bool cancelled() const noexcept { return done() && cancelled_; }  // cancelled_ published by DONE
 
-  // Any thread. Request cancellation (see the header comment). False if the future was
-  // already done, or if the producer's hook says it is too late (an executor job that has
-  // started: concurrent.futures' cancel() semantics); otherwise true.
+  // Any thread. Request cancellation (see the header comment), concurrent.futures' cancel():
+  // true if the future is (or is being) cancelled or the request was accepted while it was
+  // pending; false if it finished with a value or exception, or the producer's hook says it
+  // is too late (an executor job that has started).
   bool cancel() {
-    if (done()) return false;
+    if (done()) return cancelled();
     // acq_rel: orders the hook's effects after the flag; pairs with the completer's check.
     word_.fetch_or(kCancelRequested, std::memory_order_acq_rel);  // see above: pairs with claim()/cancel_requested()
-    return cancel_hook_ ? cancel_hook_() : true;
+    if (!cancel_hook_) return true;
+    // A hook that lost to another canceller reports false; the future is cancelled all the same.
+    return cancel_hook_() || cancelled();
   }
   bool cancel_requested() const noexcept {
     return (word_.load(std::memory_order_acquire) & kCancelRequested) != 0;  // pairs with cancel()
@@ -248,43 +268,113 @@ class ThreadFutureBase {
   std::function<bool()> cancel_hook_;
   std::exception_ptr error_;
   bool cancelled_ = false;
-  bool taken_ = false;
   bool runs_on_a_thread_ = false;
+
+  // The value's consumers (see GET in the header comment): copiers in flight, or MOVED_OUT.
+  static constexpr std::uint32_t kMovedOut = 1u << 31;
+  sync::atomic<std::uint32_t> consumers_{0};
 };
 
 template <class T>
 class ThreadFutureState : public ThreadFutureBase {
  public:
-  // Completer side. False if someone completed it first (the value is then discarded).
+  // Completer side. False if someone completed it first (the value is then discarded). If
+  // constructing the value throws after the claim, the future completes with that exception
+  // (and this still returns true: this call completed it); nothing escapes. The completer
+  // must hold a reference to the state across the call (set_exception too): publish() still
+  // touches it after waiters can see DONE and let go (tests/model late_ops).
   template <class... A>
   bool set_value(A&&... a) {
     if (!claim()) return false;
-    value_.emplace(std::forward<A>(a)...);
+#if defined(HANDOFF_MUTANT_FUTURE_NO_UNDO)
+    value_.emplace(std::forward<A>(a)...);  // MUTANT: a throw here leaves the future COMPLETING
+#else
+    try {
+      value_.emplace(std::forward<A>(a)...);
+    } catch (...) {
+      // The claim cannot be given back (a rival completer was already told it lost): finish
+      // with the exception, so every waiter, callback and close() sees the future done.
+      error_ = std::current_exception();
+      publish();
+      return true;
+    }
+#endif
     publish();
     return true;
   }
   bool set_exception(std::exception_ptr e) {
-    if (!claim()) return false;
+    if (!e) throw std::invalid_argument("handoff: ThreadFutureState::set_exception(nullptr): pass an exception");
+    bool cancelled = false;
     try {
       std::rethrow_exception(e);
     } catch (const CancelledError&) {
-      cancelled_ = true;
+      cancelled = true;
     } catch (...) {
     }
+    if (!claim()) return false;
+    cancelled_ = cancelled;
     error_ = std::move(e);
     publish();
     return true;
   }
 
-  // Consumer side: the value (moved out, once) or the exception. Call only when done().
+  // Consumer side; call only when done(). The exception, rethrown; or the value as
+  // ThreadFuture::get() on an lvalue gives it: a copy if T is copyable, else take().
+  T read() {
+    if (error_) std::rethrow_exception(error_);
+    if constexpr (std::is_void_v<T>) {
+      return;
+    } else if constexpr (!std::is_copy_constructible_v<T>) {
+      return take_value();
+    } else {
+      return copy_value();
+    }
+  }
+  // Consumer side; call only when done(). The exception, rethrown; or the value moved out
+  // (once: later read()/take() throw InvalidStateError). A copyable value that another thread
+  // is copying right now is copied instead.
   T take() {
     if (error_) std::rethrow_exception(error_);
-    if (taken_) throw InvalidStateError("ThreadFuture::get(): the result was already taken");
-    taken_ = true;
-    if constexpr (!std::is_void_v<T>) return std::move(*value_);
+    if constexpr (!std::is_void_v<T>) return take_value();
   }
 
  private:
+  [[noreturn]] static void throw_moved_out() {
+    throw InvalidStateError(
+        "ThreadFuture::get(): the value was already moved out (by get() of a move-only value, "
+        "or get() on an rvalue ThreadFuture); a value is moved out once — keep the first "
+        "result, or call get() on an lvalue of a copyable T to copy it");
+  }
+
+  T copy_value() {
+    // seq_cst RMW: counts this copier in; a mover's CAS from 0 cannot succeed until the
+    // matching fetch_sub, so the copy never overlaps a move.
+    if (consumers_.fetch_add(1, std::memory_order_seq_cst) & kMovedOut) {  // pairs with take_value()'s CAS
+      consumers_.fetch_sub(1, std::memory_order_seq_cst);  // back out: nothing was read
+      throw_moved_out();
+    }
+    struct Out {
+      sync::atomic<std::uint32_t>& c;
+      // seq_cst RMW (release half): this copy's reads happen before a later mover's CAS.
+      ~Out() { c.fetch_sub(1, std::memory_order_seq_cst); }  // pairs with take_value()'s CAS
+    } out{consumers_};
+    return *value_;  // a copy; the slot is immutable once DONE
+  }
+
+  T take_value() {
+    std::uint32_t expected = 0;
+    // seq_cst CAS 0 -> MOVED_OUT: exactly one mover wins; acquire half: every earlier copier's
+    // reads (their fetch_sub) happen before the move.
+    if (consumers_.compare_exchange_strong(expected, kMovedOut, std::memory_order_seq_cst,  // pairs with copy_value()
+                                           std::memory_order_seq_cst)) {  // failure: see below
+      return std::move(*value_);
+    }
+    if constexpr (std::is_copy_constructible_v<T>) {
+      if (!(expected & kMovedOut)) return copy_value();  // a copier is reading: copy instead
+    }
+    throw_moved_out();
+  }
+
   std::optional<Stored<T>> value_;
 };
 
@@ -295,16 +385,27 @@ class ThreadFuture {
   ThreadFuture() = default;
   explicit ThreadFuture(std::shared_ptr<ThreadFutureState<T>> s) : s_(std::move(s)) {}
 
-  // Block until done; return the value (once) or rethrow. Throws InvalidStateError on a
-  // loop thread (co_await it there).
-  T get() {
+  // Block until done; return the value or rethrow (see GET in the header comment: a copy of
+  // a copyable value, any number of times; a move-only value moved out once). Throws
+  // InvalidStateError on a loop thread (co_await it there).
+  T get() & {
+    s_->wait();
+    return s_->read();
+  }
+  // On an rvalue (`pool.submit(f).get()`, `std::move(tf).get()`): the value moved out, once.
+  T get() && {
     s_->wait();
     return s_->take();
   }
   // As get(), but throws TimeoutError if not done within `timeout` (the future stays valid).
   template <class Rep, class Period>
-  T get(std::chrono::duration<Rep, Period> timeout) {
-    if (!s_->wait_for(timeout)) throw TimeoutError("ThreadFuture::get(timeout)");
+  T get(std::chrono::duration<Rep, Period> timeout) & {
+    wait_or_throw(timeout);
+    return s_->read();
+  }
+  template <class Rep, class Period>
+  T get(std::chrono::duration<Rep, Period> timeout) && {
+    wait_or_throw(timeout);
     return s_->take();
   }
   template <class Rep, class Period>
@@ -319,6 +420,11 @@ class ThreadFuture {
   const std::shared_ptr<ThreadFutureState<T>>& state() const noexcept { return s_; }
 
  private:
+  template <class Rep, class Period>
+  void wait_or_throw(std::chrono::duration<Rep, Period> timeout) {
+    if (!s_->wait_for(timeout)) throw TimeoutError("ThreadFuture::get(timeout)");
+  }
+
   std::shared_ptr<ThreadFutureState<T>> s_;
 };
 

@@ -21,9 +21,11 @@
 //
 // THE HAND-OFF CLAIM. Each waiter has a state word:
 //
-//     WAITING --claim (CAS, a pusher/popper, under the lock)--> CLAIMED --value moved--> DONE
-//        |--cancel (CAS, the waiter itself: timeout, task.cancel(), frame destroyed)--> CANCELLED
-//        +--close (CAS, close(), under the lock)--> CLOSED
+//     WAITING --claim (CAS, a pusher/popper/close(), under the lock)--> CLAIMED --value moved--> DONE
+//        |  ^                                                  |--close()------------------> CLOSED
+//        |  |                                                  |--move threw (push waiter)--> FAILED
+//        |  +------- undo (the move into a pop waiter threw) ---+
+//        +--cancel (CAS, the waiter itself: timeout, task.cancel(), frame destroyed)--> CANCELLED
 //
 // The value moves only after the claim CAS succeeded, and the waiter gives up only after its
 // cancel CAS succeeded: the two CASes on one word decide, so a value is never handed to a
@@ -32,14 +34,32 @@
 // then unlinks its node under the lock. Values pass through the buffer and the waiter lists in
 // lock order, so each producer's values are popped in the order it pushed them.
 //
-// WAKING. A thread waiter sleeps on its state word (futex); the claimer publishes DONE
-// (release: pairs with the waiter's acquire load) and wakes it while still holding the lock,
-// and the waiter takes the lock once before its node goes away, so no wake touches a dead
-// frame. A coroutine waiter is resumed through its loop's inbox (call_soon_threadsafe of
+// WAKING. A thread waiter sleeps on its state word (futex). The claimer moves the value,
+// wakes the waiter (which, seeing CLAIMED, spins briefly) and then stores the final state
+// (DONE / CLOSED / FAILED; release: pairs with the waiter's acquire load) as its LAST touch of
+// the node; the waiter returns on seeing a final state and never touches the channel again.
+// So no wake touches a dead frame, and a consumer that pops the last value may destroy the
+// channel at once, while the pusher whose value it was is still returning from push() (the
+// lifetime rule below). A coroutine waiter is resumed through its loop's inbox (call_soon_threadsafe of
 // resume_now(n), as every cross-thread resumption in handoff: stale n is ignored), posted
 // after the lock is released. If that loop was closed meanwhile, the post is refused and the
 // value waits in the awaiter; the awaiter's destructor (the task's frame destroyed by close())
-// returns it to the front of the channel: not lost.
+// returns it to the front of the channel: not lost. (If that move throws too — in a
+// destructor, with nobody to tell — the value is counted `dropped` and reported on stderr
+// through EventLoop::default_exception_handler.)
+//
+// A THROW BETWEEN THE CLAIM AND THE MOVE (T's copy/move constructor, or bad_alloc from the
+// buffer) never leaves a waiter CLAIMED, which nobody would ever finish:
+//   * handing a pusher's value to a pop waiter (a push, or give-back): the claim is undone —
+//     the waiter is WAITING again at the front of its list, its timeout and cancellation work
+//     again — and the exception goes to the pusher (give-back: see below);
+//   * admitting a push waiter (a pop made room): the waiter's own value failed, so its push
+//     fails: FAILED, and push()/async_push() rethrow the exception; the pop is unaffected.
+// Everything a claim's act needs besides the move is secured before the claim: a coroutine
+// waiter reserves its resumption slot when it parks, so waking it cannot throw. The ledger
+// counts a value only once it has moved: it balances after any of these throws.
+// A waiter whose cancel CAS lost to a claim re-checks under the lock (the claim may have been
+// undone), so a timeout or task.cancel() that arrived during an undone claim is not lost.
 //
 // CANCELLATION OF A WAITING TASK: if the cancel CAS wins, the task resumes with CancelledError
 // and nothing was taken. If a value was already claimed for it, the await completes with the
@@ -50,13 +70,17 @@
 // push_waits / pop_waits count operations that had to wait.
 //
 // LIFETIME: the channel must outlive every operation on it (as any object shared between
-// threads); close() before destroying it releases every waiter.
+// threads); close() before destroying it releases every waiter. Once the owner has seen all
+// work done (e.g. it popped every value it expected), it may destroy the channel at once:
+// an operation still returning touches the channel no more (a push waiter whose value was
+// taken, a claimer after its last resumption post; see WAKING and flush()).
 #pragma once
 
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -119,8 +143,8 @@ class Channel {
   // Never blocks: nullopt if empty right now (or closed and drained: see is_closed()).
   std::optional<T> try_pop() {
     std::unique_lock<sync::mutex> lock(mu_);
-    std::optional<T> out = take_locked();
-    if (out) flush(lock);
+    std::optional<T> out;
+    if (take_locked(out)) flush(lock);
     return out;
   }
   // As pop, but throws TimeoutError after `timeout`.
@@ -143,10 +167,10 @@ class Channel {
         w->linked = false;
         // seq_cst: the other side of the waiter's cancel CAS on the same word.
         std::uint32_t expected = Node::kWaiting;
-        if (w->state.compare_exchange_strong(expected, Node::kClosed, std::memory_order_seq_cst,  // vs cancel
+        if (w->state.compare_exchange_strong(expected, Node::kClaimed, std::memory_order_seq_cst,  // vs cancel
                                              std::memory_order_seq_cst)) {  // failure: it gave up first
           if (w->is_push) ++stats_.refused;
-          wake_locked(*w);
+          finish_claim_locked(*w, Node::kClosed);
         }
         w = next;
       }
@@ -201,8 +225,9 @@ class Channel {
  private:
   // A waiter: in the waiting thread's stack frame or in the awaiter (the coroutine's frame).
   struct Node {
-    enum : std::uint32_t { kWaiting = 0, kClaimed = 1, kDone = 2, kCancelled = 3, kClosed = 4 };
+    enum : std::uint32_t { kWaiting = 0, kClaimed = 1, kDone = 2, kCancelled = 3, kClosed = 4, kFailed = 5 };
     sync::atomic<std::uint32_t> state{kWaiting};
+    std::exception_ptr error;  // FAILED: what moving this push waiter's value threw (under the lock)
     Node* next = nullptr;
     Node* prev = nullptr;
     bool linked = false;  // under the lock
@@ -218,6 +243,7 @@ class Channel {
   struct List {
     Node* head = nullptr;
     Node* tail = nullptr;
+    std::size_t size = 0;  // linked nodes (a bound for the resumption slots park() reserves)
     bool empty() const noexcept { return head == nullptr; }
     void push_back(Node* n) noexcept {
       n->next = nullptr;
@@ -225,12 +251,22 @@ class Channel {
       (tail ? tail->next : head) = n;
       tail = n;
       n->linked = true;
+      ++size;
+    }
+    void push_front(Node* n) noexcept {
+      n->prev = nullptr;
+      n->next = head;
+      (head ? head->prev : tail) = n;
+      head = n;
+      n->linked = true;
+      ++size;
     }
     void erase(Node* n) noexcept {
       (n->prev ? n->prev->next : head) = n->next;
       (n->next ? n->next->prev : tail) = n->prev;
       n->next = n->prev = nullptr;
       n->linked = false;
+      --size;
     }
     Node* pop_front() noexcept {
       Node* n = head;
@@ -240,6 +276,7 @@ class Channel {
     Node* take_all() noexcept {
       Node* n = head;
       head = tail = nullptr;
+      size = 0;
       return n;
     }
   };
@@ -278,42 +315,67 @@ class Channel {
     return nullptr;
   }
 
-  // Publish DONE (or CLOSED, already set) and wake the waiter. Under the lock.
-  void finish_claim_locked(Node& w) {
-    // release: the moved value is visible to the waiter's acquire load of DONE.
-    w.state.store(Node::kDone, std::memory_order_release);  // pairs with the waiter's acquire load
-    wake_locked(w);
-  }
-  void wake_locked(Node& w) {
+  // Wake the waiter, then publish its final state (DONE, CLOSED or FAILED): that store is the
+  // claimer's last touch of the node, which may be gone right after it. Under the lock;
+  // cannot throw: a coroutine waiter reserved its slot in resumes_ when it parked (park()),
+  // so the push_back never reallocates.
+  void finish_claim_locked(Node& w, std::uint32_t final_state = Node::kDone) noexcept {
     if (w.task) {
       resumes_.push_back(Resume{w.loop, std::move(w.task), w.suspension});
     } else {
-      sync::wake_one(w.state);  // under the lock: the thread takes the lock before its node goes
+      sync::wake_one(w.state);  // a sleeper wakes to CLAIMED and spins until the store below
     }
+    // release: the moved value (or w.error) is visible to the waiter's acquire load.
+    w.state.store(final_state, std::memory_order_release);  // pairs with the waiter's acquire load
+  }
+  // The act after a claim threw before anything moved: the waiter waits again, first in line
+  // (it was the first one waiting), with its timeout and cancellation live again (cancel_wait
+  // re-checks under the lock). Under the lock.
+  void undo_claim_locked(List& list, Node& w) noexcept {
+    // seq_cst: like the claim CAS it reverts; nobody else writes a CLAIMED word (the waiter's
+    // cancel CAS fails on it and then waits for this lock).
+    w.state.store(Node::kWaiting, std::memory_order_seq_cst);  // read by the waiter's cancel CAS
+    list.push_front(&w);
   }
 
-  // Post the collected coroutine resumptions, after the lock is released.
+  // Post the collected coroutine resumptions, each with the lock released. One at a time, so
+  // resumes_ keeps its capacity (the slots park() reserved: no swap into a local vector).
+  // LIFETIME: the channel is not touched after the last post — the task it resumes may be the
+  // owner's last piece of work, and the owner may destroy the channel at once. Between posts
+  // it is safe to re-lock: a task not yet resumed is work the owner still waits for.
+  // Returns with the lock released if it posted anything, else still held.
   void flush(std::unique_lock<sync::mutex>& lock) {
-    if (resumes_.empty()) return;
-    std::vector<Resume> todo;
-    todo.swap(resumes_);
-    lock.unlock();
-    for (Resume& r : todo) {
+    while (!resumes_.empty()) {
+      Resume r = std::move(resumes_.back());
+      resumes_.pop_back();
+      const bool more = !resumes_.empty();
+      lock.unlock();
       try {
         r.loop.call_soon_threadsafe([t = std::move(r.task), n = r.suspension] { t->resume_now(n); });
       } catch (const LoopClosedError&) {
         // The task's loop is closed: the task was (or is being) abandoned; its awaiter's
         // destructor returns a delivered value to the channel.
       }
+      if (!more) return;
+      lock.lock();
     }
   }
 
   // Accept v now if possible: hand it to a pop waiter, or buffer it; v is moved (or copied,
   // for an lvalue) only when accepted. Under the lock.
+  // If the copy/move into a pop waiter throws, its claim is undone and the exception goes to
+  // the caller (the pusher), with nothing accepted.
   template <class U>
   bool offer_locked(U&& v) {
     if (Node* w = claim_first_locked(pop_waiters_)) {
-      w->dest->emplace(std::forward<U>(v));
+      try {
+        w->dest->emplace(std::forward<U>(v));
+      } catch (...) {
+#if !defined(HANDOFF_MUTANT_CHANNEL_NO_UNDO_OFFER)  // MUTANT: the waiter stays CLAIMED forever
+        undo_claim_locked(pop_waiters_, *w);
+#endif
+        throw;
+      }
       ++stats_.pushed;
       ++stats_.popped;
       finish_claim_locked(*w);
@@ -325,21 +387,35 @@ class Channel {
     return true;
   }
 
-  // Take a value if there is one, then let a waiting pusher in. Under the lock.
-  std::optional<T> take_locked() {
-    if (buffer_.empty()) return std::nullopt;
-    std::optional<T> out(std::move(buffer_.front()));
+  // Take a value into `out` (empty) if there is one, then let a waiting pusher in. Under the
+  // lock. The value leaves the buffer (and is counted) only once it has moved into `out`.
+  bool take_locked(std::optional<T>& out) {
+    if (buffer_.empty()) return false;
+    out.emplace(std::move(buffer_.front()));
     buffer_.pop_front();
     ++stats_.popped;
     admit_push_waiters_locked();
-    return out;
+    return true;
   }
 
+  // Claim push waiters while there is room. A waiter whose value fails to move in (its move
+  // constructor, or bad_alloc from the buffer) ends FAILED with that exception, which its
+  // push()/async_push() rethrows; the caller (a pop, drop_all) is not concerned.
   void admit_push_waiters_locked() {
     while (capacity_ == kUnbounded || buffer_.size() < capacity_) {
       Node* w = claim_first_locked(push_waiters_);
       if (w == nullptr) return;
-      buffer_.emplace_back(std::move(*w->src));
+      try {
+        buffer_.emplace_back(std::move(*w->src));
+      } catch (...) {
+#if defined(HANDOFF_MUTANT_CHANNEL_NO_FAIL_ADMIT)
+        throw;  // MUTANT: the waiter stays CLAIMED forever (and the pop's value is lost)
+#else
+        w->error = std::current_exception();
+        finish_claim_locked(*w, Node::kFailed);
+        continue;
+#endif
+      }
       ++stats_.pushed;
       finish_claim_locked(*w);
     }
@@ -353,25 +429,41 @@ class Channel {
   // The waiter gives up (timeout, cancel, frame destroyed): true if it won the CAS (then it
   // is unlinked and nothing was taken); false if a claimer or close() won (then this returns
   // once the claimer has finished: DONE or CLOSED).
+  //
+  // A lost CAS found CLAIMED: the claimer is moving the value and will publish a final state —
+  // or undo the claim because the move threw: then the waiter is WAITING again and gives up
+  // now (else a timeout or task.cancel() that came during the claim would be lost). It waits
+  // on the word, not the lock: after a final state it must not touch the channel (LIFETIME).
   bool cancel_wait(Node& w) {
-    std::uint32_t expected = Node::kWaiting;
-    // seq_cst: the other side of claim_first_locked's / close()'s CAS on the same word.
-    if (w.state.compare_exchange_strong(expected, Node::kCancelled, std::memory_order_seq_cst,  // vs claim
-                                        std::memory_order_seq_cst)) {  // failure: claimed or closed
-      std::lock_guard<sync::mutex> lock(mu_);
-      if (w.linked) (w.is_push ? push_waiters_ : pop_waiters_).erase(&w);
-      return true;
+    for (;;) {
+      std::uint32_t expected = Node::kWaiting;
+      // seq_cst: the other side of claim_first_locked's / close()'s CAS and of the undo store.
+      if (w.state.compare_exchange_strong(expected, Node::kCancelled, std::memory_order_seq_cst,  // vs claim
+                                          std::memory_order_seq_cst)) {  // failure: claimed or final
+        std::lock_guard<sync::mutex> lock(mu_);
+        if (w.linked) (w.is_push ? push_waiters_ : pop_waiters_).erase(&w);
+        return true;
+      }
+      if (expected != Node::kClaimed) {
+        // acquire: the final state's store (the value, w.error) happens-before what follows.
+        (void)w.state.load(std::memory_order_acquire);  // pairs with finish_claim_locked's release
+        return false;  // DONE, CLOSED or FAILED
+      }
+      sync::yield();  // CLAIMED: the claimer is moving the value (or undoing the claim)
     }
-    // Claimed: the claimer holds the lock while it moves the value and publishes DONE.
-    std::lock_guard<sync::mutex> lock(mu_);
-    return false;
   }
 
-  // A thread's wait on its node; returns the final state (DONE, CLOSED or CANCELLED).
+  // A thread's wait on its node; returns the final state (DONE, CLOSED, FAILED or CANCELLED).
+  // After a final state it does not touch the channel (LIFETIME).
   std::uint32_t wait_thread(Node& w, std::optional<std::chrono::steady_clock::time_point> deadline) {
     for (;;) {
       const std::uint32_t s = w.state.load(std::memory_order_acquire);  // pairs with finish_claim_locked
-      if (s == Node::kDone || s == Node::kClosed) break;
+      if (s == Node::kDone || s == Node::kClosed || s == Node::kFailed) {
+#if defined(HANDOFF_MUTANT_CHANNEL_LOCK_AFTER_DONE)
+        std::lock_guard<sync::mutex> lock(mu_);  // MUTANT: the old wait for the claimer: a late access
+#endif
+        return s;
+      }
       std::int64_t left = -1;
       if (deadline) {
         left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - std::chrono::steady_clock::now()).count();
@@ -381,10 +473,8 @@ class Channel {
         }
       }
       if (s == Node::kWaiting) sync::wait(w.state, Node::kWaiting, left);
-      else sync::yield();  // CLAIMED: the claimer is moving the value under the lock
+      else sync::yield();  // CLAIMED: the claimer is moving the value (or undoing the claim)
     }
-    std::lock_guard<sync::mutex> lock(mu_);  // the claimer's wake (under the lock) has returned
-    return w.state.load(std::memory_order_acquire);  // DONE or CLOSED; pairs with the claimer
   }
 
   template <class U>
@@ -412,16 +502,18 @@ class Channel {
     const std::uint32_t s = wait_thread(w, deadline);
     if (s == Node::kClosed) throw ChannelClosedError(what);
     if (s == Node::kCancelled) throw TimeoutError(std::string("Channel::") + what);
+    if (s == Node::kFailed) std::rethrow_exception(w.error);  // moving v into the channel threw
   }
 
+  // Every return is `slot` (one named result: no move on the way out).
   std::optional<T> pop_until(std::optional<std::chrono::steady_clock::time_point> deadline) {
     std::unique_lock<sync::mutex> lock(mu_);
-    if (std::optional<T> v = take_locked()) {
-      flush(lock);
-      return v;
-    }
-    if (closed_) return std::nullopt;  // end-of-stream
     std::optional<T> slot;
+    if (take_locked(slot)) {
+      flush(lock);
+      return slot;
+    }
+    if (closed_) return slot;  // nullopt: end-of-stream
     Node w;
     w.dest = &slot;
     ++stats_.pop_waits;
@@ -433,23 +525,49 @@ class Channel {
   }
 
   // A pop waiter's value that its task will never read (its loop closed before the
-  // resumption ran): back to the front of the channel, where the next pop takes it.
-  void give_back(std::optional<T>& v) {
+  // resumption ran): back to the front of the channel, where the next pop takes it. Called
+  // from the awaiter's destructor: if the value's move (or the buffer) throws, the value is
+  // counted dropped and reported on stderr — there is nobody to throw to.
+  void give_back(std::optional<T>& v) noexcept {
     std::unique_lock<sync::mutex> lock(mu_);
     --stats_.popped;
-    // A pop that found the buffer empty may be waiting now: hand the value to it, as a push
-    // would (pop waiters exist only while the buffer is empty), else it waits on a non-empty
-    // channel (its full timeout, or until close()/the next push).
-    if (Node* w = claim_first_locked(pop_waiters_)) {
-      w->dest->emplace(std::move(*v));
-      v.reset();
-      ++stats_.popped;
-      finish_claim_locked(*w);
-      flush(lock);
+    std::exception_ptr failed;
+    try {
+      // A pop that found the buffer empty may be waiting now: hand the value to it, as a push
+      // would (pop waiters exist only while the buffer is empty), else it waits on a non-empty
+      // channel (its full timeout, or until close()/the next push).
+      if (Node* w = claim_first_locked(pop_waiters_)) {
+        try {
+          w->dest->emplace(std::move(*v));
+        } catch (...) {
+#if !defined(HANDOFF_MUTANT_CHANNEL_NO_UNDO_GIVE_BACK)  // MUTANT: the waiter stays CLAIMED forever
+          undo_claim_locked(pop_waiters_, *w);
+#endif
+          throw;
+        }
+        ++stats_.popped;
+        finish_claim_locked(*w);
+      } else {
+        buffer_.push_front(std::move(*v));
+      }
+    } catch (...) {
+      ++stats_.dropped;
+      failed = std::current_exception();
+    }
+    v.reset();
+    if (failed) {
+      lock.unlock();
+      EventLoop::default_exception_handler(
+          {"Channel: a value given back by a task whose loop closed could not be re-queued; it is dropped "
+           "(counted in stats().dropped)",
+           failed});
       return;
     }
-    buffer_.push_front(std::move(*v));
-    v.reset();
+    try {
+      flush(lock);  // the last touch of the channel
+    } catch (...) {
+      // Posting a resumption failed (bad_alloc in the inbox): nothing to throw to here.
+    }
   }
 
   const std::size_t capacity_;
@@ -486,7 +604,10 @@ class Channel {
     }
     // Under the lock: link the node into `list` and suspend the task; then release the lock
     // and arm the timeout. The caller returns true (suspended).
+    // The resumption slot is reserved first (it may throw bad_alloc: then nothing is linked
+    // and the co_await throws it), so no claimer's wake_locked() can fail to resume this task.
     void park(std::unique_lock<sync::mutex>& lock, std::coroutine_handle<> h, List& list, std::uint64_t& waits) {
+      ch_->resumes_.reserve(ch_->resumes_.size() + ch_->pop_waiters_.size + ch_->push_waiters_.size + 1);
       node_.suspension = task_->suspend(this, h);
       node_.task = task_->shared();
       node_.loop = task_->loop()->threadsafe();
@@ -540,7 +661,7 @@ class Channel {
       if (!this->enter("Channel::async_pop()")) return false;
       Channel& ch = *this->ch_;
       std::unique_lock<sync::mutex> lock(ch.mu_);
-      if ((value_ = ch.take_locked())) {
+      if (ch.take_locked(value_)) {
         ch.flush(lock);
         return false;
       }
@@ -590,7 +711,9 @@ class Channel {
     }
     void await_resume() {
       if (closed_) throw ChannelClosedError("async_push()");
-      if (this->leave("Channel::async_push()") == Node::kClosed) throw ChannelClosedError("async_push()");
+      const std::uint32_t s = this->leave("Channel::async_push()");
+      if (s == Node::kClosed) throw ChannelClosedError("async_push()");
+      if (s == Node::kFailed) std::rethrow_exception(this->node_.error);  // moving the value in threw
     }
 
    private:

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "event_loop.hpp"
@@ -15,8 +16,8 @@
 namespace handoff {
 
 // Loop thread, loop not running. Cancel every pending task and run the loop until each has
-// finished (asyncio.runners._cancel_all_tasks).
-inline void cancel_all_tasks(EventLoop& loop) {
+// finished (asyncio.runners._cancel_all_tasks). `reason` is the tasks' CancelledError message.
+inline void cancel_all_tasks(EventLoop& loop, const std::string& reason = "the loop is shutting down (cancel_all_tasks())") {
   std::vector<std::shared_ptr<TaskBase>> pending;
   for (auto& t : all_tasks_of(loop)) {
     if (!t->is_done()) pending.push_back(t);
@@ -24,7 +25,7 @@ inline void cancel_all_tasks(EventLoop& loop) {
   if (pending.empty()) return;
   auto left = std::make_shared<std::size_t>(pending.size());
   for (auto& t : pending) {
-    t->cancel_task("the loop is shutting down (run() finished)");
+    t->cancel_task(reason);
     t->add_task_done_callback([left, &loop] {
       if (--*left == 0) loop.stop();
     });
@@ -39,7 +40,7 @@ T run(Task<T> main, EventLoop::Options opts = {}) {
     EventLoop& loop;
     ~Shutdown() {
       try {
-        cancel_all_tasks(loop);
+        cancel_all_tasks(loop, "the loop is shutting down (run() finished)");
       } catch (...) {
         EventLoop::default_exception_handler({"run(): cancelling the remaining tasks failed",
                                               std::current_exception()});

@@ -44,7 +44,10 @@ inline void resume_when_done(ThreadFutureBase& f, TaskBase& task, std::uint64_t 
 template <class T>
 class ThreadFutureAwaiter final : public Waiter {
  public:
-  explicit ThreadFutureAwaiter(std::shared_ptr<ThreadFutureState<T>> s) : s_(std::move(s)) {}
+  // move_out: awaited as an rvalue (`co_await pool.submit(f)`): the value is moved out, as
+  // get() on an rvalue; otherwise read as get() on an lvalue (future/thread_future.hpp, GET).
+  ThreadFutureAwaiter(std::shared_ptr<ThreadFutureState<T>> s, bool move_out)
+      : s_(std::move(s)), move_out_(move_out) {}
   bool await_ready() const noexcept { return s_->done(); }
   bool await_suspend(std::coroutine_handle<> h) {
     task_ = &detail::current_task("a ThreadFuture");
@@ -81,17 +84,22 @@ class ThreadFutureAwaiter final : public Waiter {
   }
   T await_resume() {
     if (task_) task_->throw_if_cancelled();
-    return s_->take();
+    return move_out_ ? s_->take() : s_->read();
   }
 
  private:
   std::shared_ptr<ThreadFutureState<T>> s_;
+  bool move_out_;
   TaskBase* task_ = nullptr;
 };
 
 template <class T>
 ThreadFutureAwaiter<T> operator co_await(const ThreadFuture<T>& f) {
-  return ThreadFutureAwaiter<T>(f.state());
+  return ThreadFutureAwaiter<T>(f.state(), false);
+}
+template <class T>
+ThreadFutureAwaiter<T> operator co_await(ThreadFuture<T>&& f) {
+  return ThreadFutureAwaiter<T>(f.state(), true);
 }
 
 // Any thread: schedule `coro` as a task on `loop` (which runs in another thread) and return

@@ -5,8 +5,9 @@
 // linearizable close() added. It is the event loop's only cross-thread entry point.
 //
 // THREAD ROLES
-//   push(node)      any thread       wait-free while the inbox is open: one exchange, one
-//                                    seq_cst load, two stores
+//   push(node)      any thread       wait-free while the inbox is open: one acquire load, one
+//                                    exchange, one seq_cst load, two stores; wait-free (one
+//                                    load) once close() has returned
 //   close()         any thread       wait-free; idempotent
 //   pop / drain     consumer only    one thread at a time (the loop thread)
 //   is_closed()     any thread
@@ -53,6 +54,24 @@
 // A node is never popped before its successor has linked to it, so a successor that reads
 // its predecessor's verdict always reads a live node.
 //
+// REFUSED AT ONCE AFTER CLOSE (the fix of issue 10's soak "hang"). push() first loads
+// `closed_`; once close() has put the sentinel in (kSentinelIn), it returns Closed without
+// touching `tail_` or the node. Correct because kSentinelIn is set after close()'s exchange
+// (acquire/release), so any exchange of ours would land after the sentinel anyway. Why it
+// matters: before, every push after close() still exchanged `tail_` and joined the chain of
+// refused pushes, waiting for its predecessor's verdict and then for its successor's link.
+// Posters that keep posting to a closed loop (the event-loop stress test's close phase did,
+// ~10^6 times each in soak mode) then form a convoy: each refused post costs a wait on two
+// other threads (measured, 8 posters on 2 vCPUs with perturbation: 17-55 us per refused post
+// against 3 us alone), and one poster preempted in its slow path stalls every later post to
+// that loop. Now only a push racing close() itself (its load before kSentinelIn, its exchange
+// after close()'s) takes the slow path: at most one per producer per close. Node reuse (a
+// refused node goes straight back to its producer's cache and is pushed again) was suspected
+// and is safe: a refused node is the caller's again only once nobody can read it (CAS back
+// to the sentinel, or its successor's link, which comes after that successor's last read);
+// tla/MpscInbox.tla checks it with reuse (MpscInboxReuse*.cfg), and the variant that skips
+// settle_refused deadlocks there (MpscInboxBuggyReuseNoSettle.cfg).
+//
 // MEMORY. Intrusive: the inbox allocates nothing. A node must stay alive and untouched from
 // push until pop returns it (accepted) or push returns Closed (refused). MpscQueue<T>
 // (mpsc_queue.hpp) is the value-typed wrapper that owns and recycles nodes.
@@ -67,12 +86,20 @@
 // with the loop's wake protocol — the inbox itself never blocks); strict wait-freedom for
 // the consumer (a preempted producer delays everything behind it).
 //
+// DEBUG INTROSPECTION. InboxProbe (below): a thread that installs one gets its slow-path
+// waits and the consumer's non-Item answers recorded in it, for a watchdog to print; the
+// fast paths never look at it. InboxProbe::on_slow_path is a test hook that runs when its
+// thread enters publish()'s slow path, so a test can hold a producer there.
+//
 // MUTANTS (build flags that seed known bugs; the checks in stress/, tests/model/ and tla/
 // must catch them): HANDOFF_MUTANT_INBOX_LINK_RELAXED (link store relaxed: payload race),
 // HANDOFF_MUTANT_INBOX_CLOSE_PRECHECK (closed_ checked before the exchange, not after: a
-// push returns Pushed but lands behind the sentinel and is lost).
+// push returns Pushed but lands behind the sentinel and is lost),
+// HANDOFF_MUTANT_INBOX_LATE_REFUSAL (no refusal at once after close: the code before the
+// fix above; tests/mpsc_inbox_test.cpp's held-producer test must report the wait).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -80,6 +107,63 @@
 #include "sync.hpp"
 
 namespace handoff {
+
+// Where a thread is inside an inbox, for watchdogs and tests (see DEBUG INTROSPECTION).
+// Written only on cold paths (slow-path waits after close(), Retry/Empty answers, the sleep
+// re-check) by the thread that installed it; read by any thread. Its atomics are plain
+// std::atomic on purpose, not the sync facade: they are bookkeeping outside the protocol, so
+// they add no perturbation step and no state for the model checker, and every access is
+// relaxed (a watchdog wants values, not ordering).
+struct InboxProbe {
+  enum Where : int { kNowhere = 0, kVerdict = 1, kLink = 2 };
+  // Producer side: the wait this thread is in, and on which node.
+  std::atomic<int> where{kNowhere};
+  std::atomic<const void*> node{nullptr};   // kVerdict: the predecessor; kLink: our own node
+  std::atomic<std::uint64_t> slow_paths{0};  // pushes that found close() begun after their exchange
+  std::atomic<std::uint64_t> waits{0};       // turns spent in slow-path waits, in total
+  // Consumer side.
+  std::atomic<const void*> retry_head{nullptr};  // head_ at the last Retry answer
+  std::atomic<const void*> retry_tail{nullptr};  // tail_ as that answer read it
+  std::atomic<std::uint64_t> retry_streak{0};    // Retry answers in a row at retry_head
+  std::atomic<std::uint64_t> empties{0};         // Empty answers
+  std::atomic<std::uint64_t> saw_empty{0};       // consumer_sees_empty() calls that said true
+  std::atomic<std::uint64_t> saw_work{0};        // ... that said false
+  // Test hook: runs in this thread when it enters publish()'s slow path (after its exchange,
+  // before its verdict), with the predecessor its exchange returned.
+  void (*on_slow_path)(void* arg, const void* prev) = nullptr;
+  void* arg = nullptr;
+
+  // This thread's probe, or nullptr. Under Relacy all model threads share one OS thread, so
+  // the slot is per model thread.
+  static InboxProbe*& current() noexcept {
+#if defined(HANDOFF_SYNC_RELACY) && HANDOFF_SYNC_RELACY
+    static InboxProbe* slots[64] = {};
+    return slots[rl::thread_index() % 64];
+#else
+    thread_local InboxProbe* p = nullptr;
+    return p;
+#endif
+  }
+  // RAII: install `probe` for this thread for the scope.
+  class Install {
+   public:
+    explicit Install(InboxProbe& probe) noexcept : saved_(current()) { current() = &probe; }
+    ~Install() { current() = saved_; }
+    Install(const Install&) = delete;
+    Install& operator=(const Install&) = delete;
+
+   private:
+    InboxProbe* saved_;
+  };
+
+  void set_wait(Where w, const void* n) noexcept {
+    node.store(n, std::memory_order_relaxed);  // debug bookkeeping, read relaxed by a watchdog
+    where.store(w, std::memory_order_relaxed);  // debug bookkeeping, read relaxed by a watchdog
+  }
+  void bump(std::atomic<std::uint64_t>& c) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer; debug
+  }
+};
 
 // The hook an inbox node embeds (as a base or member). 16 bytes.
 struct InboxHook {
@@ -110,6 +194,11 @@ class MpscInbox {
   // Any thread. Pushed: the node now belongs to the inbox until pop returns it. Closed: the
   // node was never visible to the consumer and is the caller's again.
   PushResult push(Node* n) noexcept {
+#if !defined(HANDOFF_MUTANT_INBOX_LATE_REFUSAL)
+    // Closed for good: refuse without touching tail_ or n (REFUSED AT ONCE in the header).
+    // acquire: pairs with close()'s release fetch_or(kSentinelIn), after its exchange.
+    if (closed_.load(std::memory_order_acquire) & kSentinelIn) return PushResult::Closed;  // pairs with close()'s kSentinelIn
+#endif
     return publish(n) ? PushResult::Pushed : PushResult::Closed;
   }
 
@@ -124,9 +213,8 @@ class MpscInbox {
       if (next == nullptr) {
         // seq_cst: a plain read of who pushed last; an exchange we do not see yet is a push
         // that has not happened for us, so Empty is a correct answer at this point.
-        return {tail_.load(std::memory_order_seq_cst) == &stub_ ? PopStatus::Empty
-                                                                 : PopStatus::Retry,
-                nullptr};
+        Node* t = tail_.load(std::memory_order_seq_cst);  // see above
+        return {note_answer(t == &stub_ ? PopStatus::Empty : PopStatus::Retry, head, t), nullptr};
       }
       head_ = next;  // skip the stub
       head = next;
@@ -139,14 +227,15 @@ class MpscInbox {
     }
     // head is the last linked node. If a producer has already swung tail_ past it, it is in
     // the window: Retry. Otherwise re-push the stub behind head so head can be handed out.
-    if (tail_.load(std::memory_order_seq_cst) != head) return {PopStatus::Retry, nullptr};  // sees any exchange after head's
+    Node* t = tail_.load(std::memory_order_seq_cst);  // sees any exchange after head's
+    if (t != head) return {note_answer(PopStatus::Retry, head, t), nullptr};
     publish(&stub_);  // refused only if close() won the race; then close links head->next
     next = head->next.load(std::memory_order_acquire);  // pairs with the stub's or a producer's or close()'s link (release)
     if (next != nullptr) {
       head_ = next;
       return {PopStatus::Item, head};
     }
-    return {PopStatus::Retry, nullptr};
+    return {note_answer(PopStatus::Retry, head, nullptr), nullptr};
   }
 
   // Consumer only. Hands up to `max` nodes to fn(Node*), oldest first, in one pass.
@@ -193,7 +282,23 @@ class MpscInbox {
   // producer exchanges tail_ (seq_cst) and then loads "sleeping". At least one of the two
   // sees the other, so an item is never left unseen while the loop sleeps unsignalled.
   bool consumer_sees_empty() const noexcept {
-    return head_ == &stub_ && tail_.load(std::memory_order_seq_cst) == &stub_;  // see above
+    const bool empty = head_ == &stub_ && tail_.load(std::memory_order_seq_cst) == &stub_;  // see above
+    if (InboxProbe* p = InboxProbe::current()) p->bump(empty ? p->saw_empty : p->saw_work);
+    return empty;
+  }
+
+  // Any thread; debug introspection only (a watchdog's report, a test's assertion). A
+  // snapshot of tail_ and of the close flags, and the addresses that name the stub and the
+  // sentinel in it. relaxed: a value to print, no data hangs on it.
+  struct DebugView {
+    const void* tail;
+    std::uint32_t closed;  // bit 0: close() began; bit 1: the sentinel is in tail_
+    const void* stub;
+    const void* sentinel;
+  };
+  DebugView debug_view() const noexcept {
+    return {tail_.load(std::memory_order_relaxed), closed_.load(std::memory_order_relaxed),  // debug snapshot
+            &stub_, &sentinel_};
   }
 
 
@@ -221,6 +326,7 @@ class MpscInbox {
     Node* prev = tail_.exchange(n, std::memory_order_seq_cst);
     // seq_cst: reads 0 only if our exchange preceded close()'s (see the header).
     if (closed_.load(std::memory_order_seq_cst) != 0) {
+      if (InboxProbe* p = InboxProbe::current()) entered_slow_path(*p, prev);
       verdict = (prev == &sentinel_) ? kRefused : wait_verdict(prev);
     }
 #endif
@@ -247,7 +353,11 @@ class MpscInbox {
     for (;;) {
       // acquire: pairs with the predecessor producer's release store of its verdict.
       const std::uint32_t v = prev->verdict.load(std::memory_order_acquire);  // pairs with the predecessor's verdict store
-      if (v != kUnknown) return v;
+      if (v != kUnknown) {
+        if (InboxProbe* p = InboxProbe::current()) p->set_wait(InboxProbe::kNowhere, nullptr);
+        return v;
+      }
+      if (InboxProbe* p = InboxProbe::current()) waiting(*p, InboxProbe::kVerdict, prev);
       sync::yield();  // bounded by that producer's progress; yield so it can run on 2 cores
     }
   }
@@ -262,7 +372,35 @@ class MpscInbox {
     }
     // A successor exchanged after us; its link store is its last access to n.
     // acquire: pairs with the successor's release link store.
-    while (n->next.load(std::memory_order_acquire) == nullptr) sync::yield();  // pairs with the successor's link
+    while (n->next.load(std::memory_order_acquire) == nullptr) {  // pairs with the successor's link
+      if (InboxProbe* p = InboxProbe::current()) waiting(*p, InboxProbe::kLink, n);
+      sync::yield();  // bounded by the successor's progress (it only needs our verdict, stored)
+    }
+    if (InboxProbe* p = InboxProbe::current()) p->set_wait(InboxProbe::kNowhere, nullptr);
+  }
+
+  // Probe bookkeeping: cold paths only (see DEBUG INTROSPECTION).
+  static void entered_slow_path(InboxProbe& p, const Node* prev) {
+    p.bump(p.slow_paths);
+    if (p.on_slow_path != nullptr) p.on_slow_path(p.arg, prev);
+  }
+  static void waiting(InboxProbe& p, InboxProbe::Where w, const Node* n) noexcept {
+    p.set_wait(w, n);
+    p.bump(p.waits);
+  }
+  PopStatus note_answer(PopStatus s, const Node* head, const Node* tail) const noexcept {
+    InboxProbe* p = InboxProbe::current();
+    if (p == nullptr) return s;
+    if (s == PopStatus::Empty) {
+      p->bump(p->empties);
+    } else {
+      const bool same = p->retry_head.load(std::memory_order_relaxed) == head;  // debug bookkeeping
+      p->retry_head.store(head, std::memory_order_relaxed);  // debug bookkeeping
+      p->retry_tail.store(tail, std::memory_order_relaxed);  // debug bookkeeping
+      p->retry_streak.store(same ? p->retry_streak.load(std::memory_order_relaxed) + 1 : 1,  // debug bookkeeping
+                            std::memory_order_relaxed);  // single writer
+    }
+    return s;
   }
 
   // Producers' side: swung by every push. Its own cache line: this is the contended word.

@@ -5,7 +5,7 @@
 //
 // THREAD ROLES
 //   push, close, is_closed           any thread
-//   try_pop, drain, stats            consumer only (one thread at a time)
+//   try_pop, drain, drop_all, stats  consumer only (one thread at a time)
 //   destructor                       no other thread may still use the queue
 //
 // NODE RECYCLING, AND WHY THIS SCHEME. Nodes are allocated by producers and freed by the
@@ -29,6 +29,19 @@
 // untouched; items accepted before close() are still popped, then try_pop says Closed.
 // Items still queued when the queue is destroyed are destroyed and counted in
 // stats().dropped.
+//
+// EXCEPTIONS (issue 10). push: if T's constructor throws, the node goes back to this
+// thread's cache and the exception propagates (strong: nothing pushed, nothing leaked); if a
+// refused rvalue cannot be moved back, the value is lost but the node is not. try_pop: if
+// moving the value out of the node throws, the node is held back and handed out first by
+// the next try_pop/drain (strong: the item stays poppable, FIFO kept); drain moves each item
+// into a local first (same guarantee), and if fn throws, that item counts as handed over.
+// The thread-local cache dies in two steps: a guard's destructor frees the stock and marks
+// the (trivially destructible) cache dead, so a push from a later thread_local destructor
+// allocates (and a refused one frees) its own node instead of reusing freed memory.
+// Mutants: HANDOFF_MUTANT_QUEUE_PUSH_NO_ROLLBACK (the node of a throwing construction
+// leaks), HANDOFF_MUTANT_QUEUE_TAKE_NO_HOLD (a throwing move-out loses the item and its
+// node); caught by tests/mpsc_queue_test.cpp (tests/mpsc_queue_tests.cmake).
 //
 // WHEN NOT TO USE IT: as for MpscInbox; and for payloads you already heap-allocate, use the
 // inbox directly with the hook embedded in your object.
@@ -60,7 +73,7 @@ class MpscQueue {
   MpscQueue& operator=(const MpscQueue&) = delete;
 
   ~MpscQueue() {
-    drop_all();
+    drop_all();  // also the node held back by a throwing take, if any
     free_chain(batch_);
     // acquire: pairs with the consumer-side release CAS that published these nodes.
     free_chain(static_cast<Node*>(returned_.exchange(nullptr, std::memory_order_acquire)));  // pairs with recycle()'s release CAS
@@ -72,7 +85,7 @@ class MpscQueue {
   std::size_t drop_all() {
     std::size_t n = 0;
     for (;;) {
-      MpscInbox::Popped p = inbox_.pop();
+      MpscInbox::Popped p = next_node();
       if (p.status == PopStatus::Item) {
         Node* node = static_cast<Node*>(p.node);
         node->value().~T();
@@ -92,30 +105,43 @@ class MpscQueue {
   PushResult push(T&& v) { return push_impl(std::move(v)); }
   PushResult push(const T& v) { return push_impl(v); }
 
-  // Consumer only.
+  // Consumer only. Strong guarantee: if moving the value out throws, the item stays first.
   std::optional<T> try_pop() {
     std::optional<T> out;
-    MpscInbox::Popped p = inbox_.pop();
-    if (p.status == PopStatus::Item) out.emplace(take(static_cast<Node*>(p.node)));
+    MpscInbox::Popped p = next_node();
+    if (p.status == PopStatus::Item) take(static_cast<Node*>(p.node), [&](T&& v) { out.emplace(std::move(v)); });
     return out;
   }
 
   // Consumer only. Says why nothing was taken (Empty, Retry, Closed) when it returns no Item.
+  // Strong guarantee for the queue, as above (`out` is as the throwing assignment left it).
   PopStatus try_pop(T& out) {
-    MpscInbox::Popped p = inbox_.pop();
-    if (p.status == PopStatus::Item) out = take(static_cast<Node*>(p.node));
+    MpscInbox::Popped p = next_node();
+    if (p.status == PopStatus::Item) take(static_cast<Node*>(p.node), [&](T&& v) { out = std::move(v); });
     return p.status;
   }
 
-  // Consumer only. fn(T&&) for up to `max` items, oldest first.
+  // Consumer only. fn(T&&) for up to `max` items, oldest first. Each item is moved out of
+  // its node first (a throw there leaves it queued, as try_pop); if fn throws, its item
+  // counts as handed over and the rest stay queued.
   template <class F>
   MpscInbox::Drained drain(std::size_t max, F&& fn) {
-    return inbox_.drain(max, [&](MpscInbox::Node* n) { fn(take(static_cast<Node*>(n))); });
+    std::size_t n = 0;
+    while (n < max) {
+      MpscInbox::Popped p = next_node();
+      if (p.status != PopStatus::Item) return {n, p.status};
+      std::optional<T> v;
+      take(static_cast<Node*>(p.node), [&](T&& x) { v.emplace(std::move(x)); });
+      ++n;
+      fn(std::move(*v));
+    }
+    return {n, PopStatus::Item};
   }
 
   void close() noexcept { inbox_.close(); }
-  // Consumer only: see MpscInbox::consumer_sees_empty (the sleep re-check).
-  bool consumer_sees_empty() const noexcept { return inbox_.consumer_sees_empty(); }
+  // Consumer only: see MpscInbox::consumer_sees_empty (the sleep re-check); a held-back
+  // item (a throwing take) is work too.
+  bool consumer_sees_empty() const noexcept { return held_ == nullptr && inbox_.consumer_sees_empty(); }
   bool is_closed() const noexcept { return inbox_.is_closed(); }
 
   // Consumer only.
@@ -123,26 +149,46 @@ class MpscQueue {
 
  private:
   struct Node : InboxHook {
-    alignas(T) unsigned char storage[sizeof(T)];
+    // A free node holds no T: its storage holds the link of a private chain (a cache, the
+    // consumer's batch, the return stack) as a plain pointer, not the inbox's atomic `next`.
+    // Why (issue 10): chains of hundreds of thousands of nodes are walked when a cache or the
+    // queue dies; through the atomic facade every step was a perturbation point, and under
+    // load (sched_yield) freeing one thread's cache took longer than the soak's watchdog.
+    union {
+      Node* free_next;
+      alignas(T) unsigned char storage[sizeof(T)];
+    };
+    Node() noexcept : free_next(nullptr) {}
     T& value() noexcept { return *std::launder(reinterpret_cast<T*>(storage)); }
   };
 
   static constexpr std::size_t kReturnBatch = 32;
 
-  // A producer thread's private stock of free nodes (per element type).
+  // A producer thread's private stock of free nodes (per element type). Trivially
+  // destructible, so it stays usable until the thread's very end; the guard's destructor
+  // frees the stock and marks it dead (see EXCEPTIONS above: pushes from later
+  // thread_local destructors). Before issue 10 the cache freed its chain in its own
+  // destructor and left `head` dangling.
   struct Cache {
     Node* head = nullptr;
-    ~Cache() { free_chain(head); }
+    bool dead = false;
+  };
+  struct CacheGuard {
+    Cache& c;
+    ~CacheGuard() {
+      free_chain(c.head);
+      c.head = nullptr;
+      c.dead = true;
+    }
   };
   static Cache& cache() noexcept {
     thread_local Cache c;
+    thread_local CacheGuard guard{c};
     return c;
   }
 
-  static Node* next_of(Node* n) noexcept {
-    // relaxed: a private chain (our cache or batch), already acquired as a whole.
-    return static_cast<Node*>(n->next.load(std::memory_order_relaxed));  // private chain
-  }
+  // A private chain (our cache or batch, or the return stack acquired as a whole): plain.
+  static Node* next_of(Node* n) noexcept { return n->free_next; }
 
   static void free_chain(Node* n) noexcept {
     while (n != nullptr) {
@@ -154,6 +200,7 @@ class MpscQueue {
 
   Node* allocate() {
     Cache& c = cache();
+    if (c.dead) return new Node;  // a thread_local destructor's push: no stock to use
     if (c.head == nullptr) {
       // acquire: pairs with return_batch()'s release CAS: the consumer's last use of each node
       // (destroying its value, writing its links) happens-before our reuse.
@@ -165,41 +212,84 @@ class MpscQueue {
     return n;
   }
 
-  void release_to_cache(Node* n) noexcept {
+  static void release_to_cache(Node* n) noexcept {
     Cache& c = cache();
-    n->next.store(c.head, std::memory_order_relaxed);  // private chain: no other thread sees it
+    if (c.dead) {  // a thread_local destructor's refused push: nobody would free it later
+      delete n;
+      return;
+    }
+    n->free_next = c.head;  // private chain: no other thread sees it
     c.head = n;
   }
 
   template <class U>
   PushResult push_impl(U&& v) {
     Node* n = allocate();
-    ::new (static_cast<void*>(n->storage)) T(std::forward<U>(v));
+#if defined(HANDOFF_MUTANT_QUEUE_PUSH_NO_ROLLBACK)
+    ::new (static_cast<void*>(n->storage)) T(std::forward<U>(v));  // MUTANT: a throw leaks n
+#else
+    try {
+      ::new (static_cast<void*>(n->storage)) T(std::forward<U>(v));
+    } catch (...) {
+      release_to_cache(n);  // rollback: nothing was published, the node is ours again
+      throw;
+    }
+#endif
     if (inbox_.push(n) == PushResult::Pushed) return PushResult::Pushed;
-    // Refused: give the value back untouched (for an rvalue, move it back), recycle the node.
+    // Refused: give the value back untouched (for an rvalue, move it back), recycle the node
+    // even if moving back throws.
+    struct Recycle {
+      Node* n;
+      ~Recycle() {
+        n->value().~T();
+        release_to_cache(n);
+      }
+    } recycle_node{n};
     if constexpr (!std::is_lvalue_reference_v<U>) v = std::move(n->value());
-    n->value().~T();
-    release_to_cache(n);
     return PushResult::Closed;
   }
 
-  T take(Node* n) {
-    T out(std::move(n->value()));
+  // Consumer only. The next node: one held back by a throwing take first, else the inbox's.
+  MpscInbox::Popped next_node() noexcept {
+    if (held_ != nullptr) {
+      Node* n = held_;
+      held_ = nullptr;
+      return {PopStatus::Item, n};
+    }
+    return inbox_.pop();
+  }
+
+  // Consumer only. put(T&&) moves the value out of n; then the value is destroyed and n
+  // recycled. If put throws, n is held back and handed out again by the next pop.
+  template <class Put>
+  void take(Node* n, Put&& put) {
+#if defined(HANDOFF_MUTANT_QUEUE_TAKE_NO_HOLD)
+    put(std::move(n->value()));  // MUTANT: a throw loses the item and leaks its node
+#else
+    struct Hold {
+      MpscQueue* q;
+      Node* n;
+      ~Hold() {
+        if (n != nullptr) q->held_ = n;  // put threw: the item stays first in line
+      }
+    } hold{this, n};
+    put(std::move(n->value()));
+    hold.n = nullptr;
+#endif
     n->value().~T();
     ++stats_.popped;
     recycle(n);
-    return out;
   }
 
   // Consumer only: batch freed nodes, publish a batch with one CAS.
   void recycle(Node* n) noexcept {
-    n->next.store(batch_, std::memory_order_relaxed);  // private batch chain
+    n->free_next = batch_;  // private batch chain
     if (batch_ == nullptr) batch_tail_ = n;
     batch_ = n;
     if (++batch_size_ < kReturnBatch) return;
-    InboxHook* top = returned_.load(std::memory_order_relaxed);  // the CAS re-checks it
+    Node* top = returned_.load(std::memory_order_relaxed);  // the CAS re-checks it
     do {
-      batch_tail_->next.store(top, std::memory_order_relaxed);  // published by the CAS below
+      batch_tail_->free_next = top;  // published by the release CAS below
       // release: pairs with allocate()'s acquire exchange, publishing the batch's links and
       // ordering our destruction of each value before a producer's reuse of the node.
     } while (!returned_.compare_exchange_weak(top, batch_, std::memory_order_release,  // publishes the batch to allocate()
@@ -211,9 +301,10 @@ class MpscQueue {
 
   MpscInbox inbox_;
   // Return stack: pushed by the consumer (one CAS per batch), taken whole by producers.
-  alignas(64) sync::atomic<InboxHook*> returned_{nullptr};
+  alignas(64) sync::atomic<Node*> returned_{nullptr};
   // Consumer-only state.
-  alignas(64) Node* batch_ = nullptr;
+  alignas(64) Node* held_ = nullptr;  // popped, but its take threw: handed out next
+  Node* batch_ = nullptr;
   Node* batch_tail_ = nullptr;
   std::size_t batch_size_ = 0;
   Stats stats_;

@@ -22,7 +22,11 @@
 //    store or RMW costs the same locked instruction as fence + store), and TSan checks the
 //    orderings that ship;
 //  * blocking goes through sync::wait / sync::wake (a futex in production), so the model
-//    checker can replace the sleep with a model-visible wait.
+//    checker can replace the sleep with a model-visible wait;
+//  * a thread that runs facade operations is started as a sync::thread (std::thread itself in
+//    production and under Relacy), so the perturbed backend can give it its place in the
+//    seeded decision streams before it runs: that is what lets a failing seed replay
+//    (sync_perturb.hpp, "REPLAY").
 #pragma once
 
 #include <atomic>
@@ -35,6 +39,8 @@
 
 #include <chrono>
 #include <climits>
+#include <functional>
+#include <type_traits>
 #include <linux/futex.h>
 #include <mutex>
 #include <sys/syscall.h>
@@ -50,9 +56,27 @@ namespace handoff::sync {
 #if defined(HANDOFF_SYNC_PERTURB) && HANDOFF_SYNC_PERTURB
 inline constexpr bool kPerturbed = true;
 inline void step() noexcept { perturb::point(); }
+
+// A std::thread whose perturbation key is fixed by its creator before it runs (its parent's
+// key and how many sync::threads the parent started before it): the same in every run of a
+// seed, whatever the OS does with first touches.
+class thread : public std::thread {
+ public:
+  thread() noexcept = default;
+  template <class F, class... Args>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, thread>)
+  explicit thread(F&& f, Args&&... args)
+      : std::thread(
+            [key = perturb::child_key()](auto&& fn, auto&&... a) {
+              perturb::adopt(key);
+              std::invoke(std::forward<decltype(fn)>(fn), std::forward<decltype(a)>(a)...);
+            },
+            std::forward<F>(f), std::forward<Args>(args)...) {}
+};
 #else
 inline constexpr bool kPerturbed = false;
 inline void step() noexcept {}
+using thread = std::thread;  // nothing to register: zero cost
 #endif
 
 inline constexpr bool kModelChecked = false;

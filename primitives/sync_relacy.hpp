@@ -181,6 +181,8 @@ inline void wake_all(atomic<std::uint32_t>& word,
 }
 // The perturbation hook of the other backends: every rl operation is a scheduling point.
 inline void step() noexcept {}
+// Model tests run rl::test_suite threads; a primitive that starts threads is not modelled.
+using thread = std::thread;
 
 // The facade's mutex: Relacy's std::mutex model (lock/unlock are synchronization points and
 // scheduling points; a lock held at the end of a test, or a deadlock, is reported).

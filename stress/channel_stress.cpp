@@ -36,6 +36,12 @@
 //     abandoned: close() refused it, the producer never resumed to see it), size = 0 after
 //     the drain (LEDGER);
 //   * no task exception escapes to a loop's exception handler (TASK_ERROR);
+//   * lifetime: the main thread (the owner) destroys the channel as soon as it sees all work
+//     done, before joining anyone: in the bounded and unbounded phases it closes the channel
+//     the moment every value has been popped (a producer may still be returning from its last
+//     push), then waits only for the consumers and loops (each loop after its close()); in the
+//     close phase for every party's last operation to return. A late access by the channel's
+//     code is a use-after-free (ASan; TSan reports it as a race with the free);
 //   * no hang: the watchdog's diagnosis names which side waits (threads blocked in push / pop,
 //     coroutines suspended in async_push / async_pop), the counts and each producer's progress.
 //
@@ -83,6 +89,8 @@ struct Progress {
   std::atomic<int> phase{0};
   std::atomic<bool> closed{false};
   std::atomic<bool> ending{false};  // the main thread waits for the joins
+  std::atomic<unsigned> users{0};   // parties (threads, loops) whose last channel operation has not returned
+  std::atomic<unsigned> thread_producers_done{0};
   std::atomic<unsigned> producers{0};
   std::atomic<unsigned> coro_producers_done{0};
   std::atomic<std::uint64_t> capacity{0};
@@ -253,7 +261,17 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
   const unsigned total_producers = rs.P + L;  // one coroutine producer per loop
   c.h.note_threads(rs.P + TC + L + 1);
 
-  Channel<Value> ch(capacity);
+  // LIFETIME: the channel is destroyed by its owner (this thread) as soon as every party has
+  // said its last operation on it returned — before the threads are joined, while they are
+  // still finishing — so a late access by the channel's code (a waiter after its value was
+  // taken, a claimer after its last resumption post, a loop's close() giving a value back) is
+  // a use-after-free that ASan / TSan report.
+  auto owned = std::make_unique<Channel<Value>>(capacity);
+  Channel<Value>& ch = *owned;
+  std::atomic<unsigned>& users = c.pr.users;  // parties still using the channel
+  auto done_with_channel = [&users] {
+    users.fetch_sub(1, std::memory_order_release);  // pairs with the owner's acquire load
+  };
   Progress& pr = c.pr;
   pr.accepted.store(0, std::memory_order_relaxed);  // test bookkeeping
   pr.popped.store(0, std::memory_order_relaxed);    // test bookkeeping
@@ -270,6 +288,17 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
   pr.per_producer.store(n, std::memory_order_relaxed);  // test bookkeeping
   for (auto& a : pr.producer_accepted) a.v.store(0, std::memory_order_relaxed);  // test bookkeeping
 
+  // Users: thread consumers and loops; thread producers too in the close phase (elsewhere the
+  // owner closes once every value is popped, while producers may still be returning).
+#if defined(HANDOFF_MUTANT_CHANNEL_NO_CLAIM)
+  // The claim mutant duplicates values: "every value popped" can come while a producer is still
+  // pushing; it must report DUPLICATED, not crash on a channel destroyed under that producer.
+  const bool producers_use = true;
+#else
+  const bool producers_use = rs.phase == Phase::Close;
+#endif
+  users.store((producers_use ? rs.P : 0) + TC + L, std::memory_order_relaxed);
+  pr.thread_producers_done.store(0, std::memory_order_relaxed);  // test bookkeeping
   std::deque<ProducerRec> prods(total_producers);  // stable addresses
   unsigned consumers_total = TC;
   for (unsigned x : CC) consumers_total += x;
@@ -309,6 +338,7 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
           } catch (const ChannelClosedError&) {
             ++rec.refused;
             rec.finished = true;
+            if (producers_use) done_with_channel();
             c.h.account_thread();
             return;
           }
@@ -319,6 +349,8 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
         if (p < Progress::kMaxProducers) pr.producer_accepted[p].v.store(s + 1, std::memory_order_relaxed);  // watchdog
       }
       rec.finished = true;
+      pr.thread_producers_done.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping
+      if (producers_use) done_with_channel();
       c.h.account_thread();
     });
   }
@@ -345,6 +377,7 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
         rec.got.push_back(*v);
         pr.popped.fetch_add(1, std::memory_order_relaxed);  // watchdog
       }
+      done_with_channel();
       c.h.account_thread();
     });
   }
@@ -386,6 +419,7 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
       loop_ready[l].store(true, std::memory_order_release);  // publishes refs[l] to the main thread
       loop.run_forever();
       loop.close();  // after an abandon: the suspended tasks' frames are destroyed here
+      done_with_channel();  // the tasks (and a give-back by an abandoned frame) are over
       if (f.done() && !f.cancelled()) {
         try {
           f.result();
@@ -409,17 +443,27 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
       std::this_thread::sleep_for(std::chrono::microseconds(rng.below(300)));
     }
   } else {
-    // Everything pushed: join the thread producers, wait for the coroutine producers.
-    for (unsigned p = 0; p < rs.P; ++p) threads[p].join();
-    while (pr.coro_producers_done.load(std::memory_order_relaxed) < L) std::this_thread::yield();  // test bookkeeping
+    // The owner is done once every value is popped: it closes (and then destroys) the channel
+    // at once, while a producer may still be returning from its last push(). (Or once every
+    // producer has finished: then a value that never arrives is reported LOST, not as a hang.)
+    const std::uint64_t total = static_cast<std::uint64_t>(total_producers) * n;
+    while (pr.popped.load(std::memory_order_relaxed) < total &&  // test bookkeeping
+           pr.thread_producers_done.load(std::memory_order_relaxed) + pr.coro_producers_done.load(std::memory_order_relaxed) <  // test bookkeeping
+               total_producers) {
+      std::this_thread::yield();
+    }
   }
   pr.closed.store(true, std::memory_order_relaxed);  // watchdog
   ch.close();
   pr.ending.store(true, std::memory_order_relaxed);  // watchdog
-  for (std::size_t i = rs.phase == Phase::Close ? 0 : rs.P; i < threads.size(); ++i) threads[i].join();
-  for (auto& t : loop_threads) t.join();
+  // The owner sees all work done: drain, read the ledger, destroy — then join.
+  while (users.load(std::memory_order_acquire) != 0) std::this_thread::yield();  // pairs with done_with_channel
   std::vector<Value> drained;
   while (std::optional<Value> v = ch.try_pop()) drained.push_back(*v);
+  const ChannelStats s = ch.stats();
+  owned.reset();
+  for (auto& t : threads) t.join();
+  for (auto& t : loop_threads) t.join();
 
   // ---- checks ----
   bool ok = true;
@@ -505,7 +549,6 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
       c.findings.add("UNFINISHED", fmt("%s producer %u did not finish", at.c_str(), p));
     }
   }
-  const ChannelStats s = ch.stats();
   if (!s.balanced() || s.pushed != accepted_total + inflight_popped || s.popped != popped_total ||
       s.refused < refused_total || s.refused > refused_total + inflight_unpopped || s.size != 0 || s.dropped != 0) {
     ok = false;
@@ -566,8 +609,8 @@ int main(int argc, char** argv) {
             std::string s = fmt(
                 "HANG in phase %s (capacity %" PRIu64 ", %" PRIu64 " values per producer): channel %s%s; "
                 "waiting now: %d thread(s) blocked in push/push_for, %d in pop/pop_for, %d coroutine(s) "
-                "suspended in async_push, %d in async_pop; this run: %" PRIu64 " pushes accepted, %" PRIu64
-                " values popped, coroutine producers done %u;",
+                "suspended in async_push, %d in async_pop; %u parties still using the channel; this run: %" PRIu64
+                " pushes accepted, %" PRIu64 " values popped, coroutine producers done %u;",
                 name_of(static_cast<Phase>(p.phase.load(std::memory_order_relaxed))),   // watchdog
                 p.capacity.load(std::memory_order_relaxed),                              // watchdog
                 p.per_producer.load(std::memory_order_relaxed),                          // watchdog
@@ -577,6 +620,7 @@ int main(int argc, char** argv) {
                 p.threads_in_pop.load(std::memory_order_relaxed),                        // watchdog
                 p.coros_in_push.load(std::memory_order_relaxed),                         // watchdog
                 p.coros_in_pop.load(std::memory_order_relaxed),                          // watchdog
+                p.users.load(std::memory_order_relaxed),                                 // watchdog
                 p.accepted.load(std::memory_order_relaxed),                              // watchdog
                 p.popped.load(std::memory_order_relaxed),                                // watchdog
                 p.coro_producers_done.load(std::memory_order_relaxed));                  // watchdog

@@ -26,6 +26,12 @@
 // returns from wait per job, reported; FAIL only on the gross bound > W per job (a notify_one
 // that woke every sleeper every time would sit at W; correct runs sit near 1).
 //
+// LIFETIME: the main thread, the owner, destroys the event count as soon as it has joined every
+// submitter and worker, before the checks (which use a stats snapshot).
+// REPLAY: threads are sync::threads started in a fixed order and the run loop asks
+// Harness::another_run, so the REPLAY line of a failure (or of the latency watchdog's HANG)
+// replays the same runs with the same perturbation decisions.
+//
 // --impl mutex runs the same test on MutexEventCount: the cross-check that the test is right.
 // MUTANT (stress/CMakeLists.txt): HANDOFF_MUTANT_EC_NO_RECHECK, read by worker() below: the
 // worker looks at the queue only before prepare_wait(); the latency watchdog must report HANG
@@ -139,6 +145,7 @@ class LatencyWatchdog {
 
  private:
   void loop() {
+    Harness::observer_thread();  // it reads the event count's stats through the facade
     Clock::time_point since{};
     bool stranded = false;
     while (!quit_.load(std::memory_order_relaxed)) {  // watchdog control
@@ -188,6 +195,7 @@ class LatencyWatchdog {
         held, name_of(static_cast<Phase>(s_.phase.load(std::memory_order_relaxed))),  // test bookkeeping
         W, s_.P.load(std::memory_order_relaxed), s_.run_seed.load(std::memory_order_relaxed), sub, tak,  // test bookkeeping
         queued, sleeping, W, ec_snapshot(s_).c_str());
+    r += h_.replay_lines();
     r += fmt("VERDICT event_count_stress: HANG lost wakeup: job %" PRIu64 " stranded | seed=%" PRIu64
              " time=%.1fs\n", oldest, h_.seed(), h_.elapsed());
     std::fwrite(r.data(), 1, r.size(), stdout);
@@ -293,9 +301,10 @@ bool run_once(Harness& h, Shared& S, Findings& findings, Totals& tot, std::size_
   publish_ec<EC>(S, ec.get());
   S.active.store(true, std::memory_order_relaxed);          // test bookkeeping
 
-  std::vector<std::thread> workers;
+  // sync::threads, workers then submitters, in index order: the same perturbation keys in a replay.
+  std::vector<sync::thread> workers;
   for (unsigned w = 0; w < W; ++w) {
-    workers.emplace_back([&] {
+    workers.push_back(h.thread([&] {
       for (;;) {
         std::uint32_t tok = 0;
         bool b = false;
@@ -326,7 +335,7 @@ bool run_once(Harness& h, Shared& S, Findings& findings, Totals& tot, std::size_
         S.in_wait.fetch_sub(1, std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
       }
       h.account_thread();
-    });
+    }));
   }
 
   auto submit = [&](std::uint32_t tok) {
@@ -338,9 +347,9 @@ bool run_once(Harness& h, Shared& S, Findings& findings, Totals& tot, std::size_
     ec->notify_one();
   };
 
-  std::vector<std::thread> submitters;
+  std::vector<sync::thread> submitters;
   for (unsigned p = 0; p < P; ++p) {
-    submitters.emplace_back([&, p] {
+    submitters.push_back(h.thread([&, p] {
       Rng r(derive_seed(run_seed, {p}));
       std::uint64_t seq = 0;
       while (seq < per) {
@@ -372,7 +381,7 @@ bool run_once(Harness& h, Shared& S, Findings& findings, Totals& tot, std::size_
         }
       }
       h.account_thread();
-    });
+    }));
   }
   for (auto& t : submitters) t.join();
   while (S.ran.load(std::memory_order_relaxed) < total) std::this_thread::yield();  // test bookkeeping; hangs: watchdogs
@@ -382,6 +391,12 @@ bool run_once(Harness& h, Shared& S, Findings& findings, Totals& tot, std::size_
   notify_calls.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping
   ec->notify_all();
   for (auto& t : workers) t.join();
+  // LIFETIME: every submitter and worker is joined: all work is finished, so the event count
+  // dies now (the watchdogs stop looking first), before the checks, which use the snapshot.
+  S.ec.store(nullptr, std::memory_order_relaxed);   // test bookkeeping
+  S.mec.store(nullptr, std::memory_order_relaxed);  // test bookkeeping
+  const EventCountStats s = ec->stats();
+  ec.reset();
   S.active.store(false, std::memory_order_relaxed);  // test bookkeeping
   S.runs_done.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping
 
@@ -399,9 +414,6 @@ bool run_once(Harness& h, Shared& S, Findings& findings, Totals& tot, std::size_
                  fmt("[%s W=%u P=%u seed=%" PRIu64 "] job %" PRIu64 " (submitter %" PRIu64 " seq %" PRIu64
                      ") ran %u times", ph, W, P, run_seed, t, t / per, t % per, n));
   }
-  const EventCountStats s = ec->stats();
-  S.ec.store(nullptr, std::memory_order_relaxed);   // test bookkeeping
-  S.mec.store(nullptr, std::memory_order_relaxed);  // test bookkeeping
   if (s.waiting != 0 || s.prepared != s.cancelled + s.committed || s.committed != s.woken + s.timeouts ||
       !s.balanced() || (keepalive_ns < 0 && s.timeouts != 0)) {
     ok = false;
@@ -486,7 +498,7 @@ int run_all(Harness& h, const Options& o, const char* impl) {
         left -= 1.0;
         const std::uint64_t per = ph == Phase::Trickle ? per_trickle : per_flood;
         const std::uint64_t max_runs = h.count(1000000, 3);
-        for (std::uint64_t r = 0; r < max_runs && (r == 0 || Clock::now() < deadline); ++r) {
+        for (std::uint64_t r = 0; r < max_runs && h.another_run(deadline, r, 1); ++r) {
           const std::uint64_t rs = derive_seed(h.seed(), {static_cast<std::uint64_t>(ph), o.workers[wi], P, ++round});
           if (!run_once<EC>(h, S, findings, tot, wi, o.workers[wi], P, ph, per, o.keepalive_share, rs)) {
             ok = false;

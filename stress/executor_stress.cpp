@@ -12,8 +12,14 @@
 //            workers park between jobs and every job must wake one: the lost-wakeup pattern
 //            of shared/VERIFY.md. A job not run within the watchdog period is a HANG.
 //   shutdown Submitters submit until refused while the main thread calls shutdown(wait,
-//            cancel_futures) at a random moment. Every submit was refused (ExecutorShutdownError)
-//            or its future completed (its value, or CancelledError under cancel_futures).
+//            cancel_futures) at a random moment, and a canceller thread cancels accepted
+//            futures at random (some carry a done-callback). Every submit was refused
+//            (ExecutorShutdownError) or its future completed (its value, or CancelledError).
+// LIFETIME (issue 10): in every phase the owner destroys the pool as soon as it has seen all
+// work done (shutdown(true) returned and the ledger was read); in the shutdown phase the
+// canceller keeps cancelling (and running done-callbacks, on its own thread) while the pool
+// is destroyed, so a cancel() or callback that touched the pool late is a use after free
+// (TSan/ASan), and a cancellation counted late leaves the ledger short (LEDGER).
 // CHECKS (all phases): exactly once per job; cancelled means never run; the ledger balances
 // (submitted = run + cancelled + refused) and matches the test's own counts.
 //
@@ -24,6 +30,8 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -128,7 +136,8 @@ bool check_ledger(Context& c, const RunSetup& r, const ExecutorStats& s, std::ui
 bool run_tree(Context& c, const RunSetup& r, std::uint64_t roots_per_submitter) {
   c.h.perturb(r.seed);
   Rng rng(r.seed);
-  ThreadPoolExecutor pool(pool_options(rng));
+  auto owned = std::make_unique<ThreadPoolExecutor>(pool_options(rng));
+  ThreadPoolExecutor& pool = *owned;
   c.h.note_threads(r.S + static_cast<unsigned>(pool.max_workers()));
   const std::uint64_t submitted_before = c.pr.submitted.load(std::memory_order_relaxed);  // no submitter runs yet
   const std::uint64_t finished_before = c.pr.finished.load(std::memory_order_relaxed);    // no job runs yet
@@ -201,6 +210,7 @@ bool run_tree(Context& c, const RunSetup& r, std::uint64_t roots_per_submitter) 
     }
   }
   const ExecutorStats s = pool.stats();
+  owned.reset();  // all work seen done: the pool goes at once (the futures outlive it)
   const std::uint64_t submits = c.pr.submitted.load(std::memory_order_relaxed) - submitted_before;  // after joins
   if (s.run != ran) {
     ok = false;
@@ -217,7 +227,8 @@ bool run_trickle(Context& c, const RunSetup& r, std::uint64_t jobs_per_submitter
   Rng rng(r.seed);
   ThreadPoolExecutor::Options o = pool_options(rng);
   o.spin = std::chrono::nanoseconds(0);  // park at once: every job must wake a sleeper
-  ThreadPoolExecutor pool(o);
+  auto owned = std::make_unique<ThreadPoolExecutor>(o);
+  ThreadPoolExecutor& pool = *owned;
   c.h.note_threads(r.S + static_cast<unsigned>(pool.max_workers()));
   std::atomic<std::uint64_t> ran{0};
   std::vector<std::thread> submitters;
@@ -245,16 +256,28 @@ bool run_trickle(Context& c, const RunSetup& r, std::uint64_t jobs_per_submitter
     c.findings.add("LOST", fmt("%s %" PRIu64 " of %" PRIu64 " jobs ran", where(r).c_str(),
                                ran.load(std::memory_order_relaxed), expected));  // after joins
   }
-  ok = check_ledger(c, r, pool.stats(), expected, 0, 0) && ok;
+  const ExecutorStats s = pool.stats();
+  owned.reset();  // all work seen done: the pool goes at once
+  ok = check_ledger(c, r, s, expected, 0, 0) && ok;
   c.h.add_ops(expected);
   return ok;
 }
+
+// Futures the canceller may cancel late, shared with the submitters (copies: the job stays
+// alive while a copy exists, the pool need not).
+struct CancelTargets {
+  std::mutex mu;
+  std::vector<ThreadFuture<int>> futures;  // under mu
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> callbacks_run{0};  // done-callbacks run (any thread)
+  std::uint64_t callbacks_added = 0;            // under mu
+};
 
 bool run_shutdown(Context& c, const RunSetup& r) {
   c.h.perturb(r.seed);
   Rng rng(r.seed);
   auto pool = std::make_unique<ThreadPoolExecutor>(pool_options(rng));
-  c.h.note_threads(r.S + static_cast<unsigned>(pool->max_workers()));
+  c.h.note_threads(r.S + 1 + static_cast<unsigned>(pool->max_workers()));
   const bool cancel_futures = rng.chance(500);
   const auto delay = std::chrono::microseconds(rng.below(3000));
   std::atomic<std::uint64_t> ran{0};
@@ -263,9 +286,11 @@ bool run_shutdown(Context& c, const RunSetup& r) {
     std::uint64_t refused = 0;
   };
   std::vector<Seen> seen(r.S);
+  CancelTargets targets;
   std::vector<std::thread> submitters;
   for (unsigned s = 0; s < r.S; ++s) {
     submitters.emplace_back([&, s] {
+      Rng my(derive_seed(r.seed, {s, 3}));
       for (int k = 0;; ++k) {
         try {
           seen[s].accepted.push_back(pool->submit([&ran, k] {
@@ -277,14 +302,42 @@ bool run_shutdown(Context& c, const RunSetup& r) {
           ++seen[s].refused;
           break;
         }
+        if (my.chance(125)) {
+          ThreadFuture<int> f = seen[s].accepted.back();
+          const bool with_callback = my.chance(500);
+          std::lock_guard<std::mutex> lock(targets.mu);
+          if (with_callback) {
+            ++targets.callbacks_added;
+            // Runs on the worker, or on the thread whose cancel() completes the future —
+            // perhaps after the pool is gone: it must need nothing from the pool.
+            f.add_done_callback([&targets] { targets.callbacks_run.fetch_add(1, std::memory_order_relaxed); });  // test bookkeeping
+          }
+          targets.futures.push_back(std::move(f));
+        }
         if ((k & 63) == 63) std::this_thread::yield();
       }
       c.h.account_thread();
     });
   }
+  std::thread canceller([&] {
+    Rng my(derive_seed(r.seed, {99, 3}));
+    while (!targets.stop.load(std::memory_order_acquire)) {  // pairs with the owner's release
+      std::optional<ThreadFuture<int>> f;
+      {
+        std::lock_guard<std::mutex> lock(targets.mu);
+        if (!targets.futures.empty()) f = targets.futures[my.below(targets.futures.size())];
+      }
+      if (f) (void)f->cancel();  // late: may land while the pool is being destroyed
+      std::this_thread::yield();
+    }
+  });
   std::this_thread::sleep_for(delay);
   pool->shutdown(true, cancel_futures);
   for (auto& t : submitters) t.join();
+  const ExecutorStats stats = pool->stats();  // final: no job is queued any more, no cancel can win
+  pool.reset();  // all work seen done: destroyed at once, with the canceller still cancelling
+  targets.stop.store(true, std::memory_order_release);  // pairs with the canceller's acquire
+  canceller.join();
   bool ok = true;
   std::uint64_t accepted = 0, refused = 0, cancelled = 0, valued = 0;
   for (unsigned s = 0; s < r.S; ++s) {
@@ -300,10 +353,6 @@ bool run_shutdown(Context& c, const RunSetup& r) {
       }
       if (f.cancelled()) {
         ++cancelled;
-        if (!cancel_futures) {
-          ok = false;
-          c.findings.add("CANCEL", fmt("%s job cancelled without cancel_futures", where(r).c_str()));
-        }
       } else if (f.get() == static_cast<int>(k)) {
         ++valued;
       }
@@ -314,7 +363,12 @@ bool run_shutdown(Context& c, const RunSetup& r) {
     c.findings.add("LEDGER", fmt("%s %" PRIu64 " futures have values but %" PRIu64 " jobs ran",
                                  where(r).c_str(), valued, ran.load(std::memory_order_relaxed)));  // after joins
   }
-  ok = check_ledger(c, r, pool->stats(), accepted + refused, refused, cancelled) && ok;
+  if (targets.callbacks_run.load(std::memory_order_relaxed) != targets.callbacks_added) {  // after joins
+    ok = false;
+    c.findings.add("CALLBACK", fmt("%s %" PRIu64 " done-callbacks added, %" PRIu64 " ran", where(r).c_str(),
+                                   targets.callbacks_added, targets.callbacks_run.load(std::memory_order_relaxed)));  // after joins
+  }
+  ok = check_ledger(c, r, stats, accepted + refused, refused, cancelled) && ok;
   c.h.add_ops(accepted);
   return ok;
 }

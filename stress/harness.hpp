@@ -5,11 +5,21 @@
 //                        --soak  --watchdog S  --help, plus the test's own options;
 //   * the seed, printed FIRST ("seed=N"), random unless given, and per-run seeds derived from
 //     it (derive_seed), so `--seed N` replays every run's perturbation decision streams;
+//   * REPLAY: on a failure, a hang or a sanitizer report the harness prints the exact command
+//     that replays it
+//     ("REPLAY: <binary> <the same options> --seed N --runs a,b,c"): the same seed, and
+//     --runs, the number of runs each slice had, so the replay runs the same sequence of runs
+//     whatever the clock says (a test's run loop asks another_run() instead of the clock).
+//     Each thread's perturbation decisions are a function of (run seed, thread key, step)
+//     with keys fixed at creation (sync::thread; sync_perturb.hpp), so the replayed runs get
+//     the same decision streams; only the OS's scheduling still varies. The line says when a
+//     test's threads are not all registered, or its run counts follow the clock (not
+//     replayable exactly);
 //   * the facade's perturbation (sync_perturb.hpp) configured per run with that seed, and a
 //     line saying whether it is compiled in (HANDOFF_PERTURB=ON) and active;
 //   * a time bound: ctest mode stops each test at min(its count, ~--seconds total); soak mode
 //     (--soak or HANDOFF_SOAK=1) runs the full counts with no time bound unless --seconds
-//     is given. Slice::next() spreads the remaining time over the remaining slices;
+//     (or HANDOFF_SOAK_SECONDS, set by `make soak-perturb`) is given. Slice::next() spreads the remaining time over the remaining slices;
 //   * a watchdog thread: if the test's progress counter stops moving for --watchdog seconds,
 //     or the run overruns a hard limit, it prints the test's diagnosis (who is stuck where)
 //     and calls std::_Exit(3), so a hang never reaches the ctest TIMEOUT;
@@ -17,7 +27,12 @@
 //     one-line verdict: "VERDICT <name>: PASS|FAIL|HANG ...". Exit codes: 0 pass, 1 fail,
 //     2 usage, 3 hang.
 //
-// RULES FOR TESTS (so the harness never hides the races it is meant to expose)
+// RULES FOR TESTS (so the harness never hides the races it is meant to expose, and a failing
+// seed replays)
+//   * Start every thread that runs facade operations as a sync::thread (harness.thread()), in
+//     a fixed order, after perturb(run_seed) on the same thread.
+//   * Loop over a slice's runs with another_run(deadline, runs_done), not with the clock, and
+//     keep each run's own work a function of its seed (no clock-dependent cut inside a run).
 //   * State the watchdog reads must be atomics written relaxed or release and read relaxed:
 //     the watchdog must not create happens-before edges between the threads under test.
 //   * Bookkeeping shared between threads under test (progress words, flags) is likewise read
@@ -50,6 +65,40 @@
 namespace handoff::stress {
 
 using Clock = std::chrono::steady_clock;
+
+// Set when a sanitizer (TSan in the stress builds) printed a report in this process: the
+// verdict does not see those, so finish() then prints the REPLAY line as for a failure.
+inline std::atomic<bool>& sanitizer_reported() noexcept {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+}  // namespace handoff::stress
+
+#if (defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__) || defined(__has_feature)) && \
+    !defined(HANDOFF_STRESS_NO_SANITIZER_HOOK)
+#if !defined(__has_feature)
+#define HANDOFF_STRESS_HAS_FEATURE(x) 0
+#else
+#define HANDOFF_STRESS_HAS_FEATURE(x) __has_feature(x)
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__) || HANDOFF_STRESS_HAS_FEATURE(thread_sanitizer) || \
+    HANDOFF_STRESS_HAS_FEATURE(address_sanitizer)
+// The sanitizers' documented hook for the one-line summary of each report (it replaces the
+// runtime's weak default, which prints the same line). One definition per program: a stress
+// binary is one translation unit (a second one that includes this header defines
+// HANDOFF_STRESS_NO_SANITIZER_HOOK). Not instrumented, and it touches nothing but the flag:
+// it runs inside the sanitizer's report.
+extern "C" __attribute__((no_sanitize("thread", "address"))) void __sanitizer_report_error_summary(
+    const char* summary) {
+  std::fprintf(stderr, "%s\n", summary);  // "SUMMARY: ThreadSanitizer: ..."
+  handoff::stress::sanitizer_reported().store(true, std::memory_order_relaxed);  // read by finish(), after joins
+}
+#endif
+#undef HANDOFF_STRESS_HAS_FEATURE
+#endif
+
+namespace handoff::stress {
 
 // ---- randomness ------------------------------------------------------------------------
 
@@ -233,6 +282,9 @@ class Harness {
         if (take(true) && !parse_list(value, producers_)) error = "bad --producers '" + value + "' (e.g. 1,2,4)";
       } else if (arg == "--soak") {
         soak_ = true;
+      } else if (arg == "--runs") {
+        if (take(true) && !parse_counts(value, replay_runs_)) error = "bad --runs '" + value + "' (e.g. 3,0,12)";
+        replaying_ = true;
       } else {
         auto it = std::find_if(extra_.begin(), extra_.end(), [&](const ExtraOption& o) { return o.name == arg; });
         if (it == extra_.end()) {
@@ -245,10 +297,20 @@ class Harness {
     if (const char* env = std::getenv("HANDOFF_SOAK"); env != nullptr && *env != '\0' && std::strcmp(env, "0") != 0) {
       soak_ = true;
     }
+    for (int i = 1; i < argc; ++i) args_.emplace_back(argv[i]);
+    argv0_ = argc > 0 ? argv[0] : name_;
     if (!seed_given) {
       std::random_device rd;
       seed_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
               static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
+    }
+    // make soak-perturb: full counts, but each binary bounded by the budget the script hands out.
+    if (const char* env = std::getenv("HANDOFF_SOAK_SECONDS"); soak_ && !seconds_given && env != nullptr && *env != '\0') {
+      if (parse_double(env, seconds_) && seconds_ > 0) {
+        seconds_given = true;
+      } else {
+        error = std::string("bad HANDOFF_SOAK_SECONDS '") + env + "'";
+      }
     }
     timed_ = !soak_ || seconds_given;
     // Always first: the one number that replays this run.
@@ -266,6 +328,10 @@ class Harness {
     std::printf("%s: mode=%s, time bound=%s, watchdog=%.1fs, producers=%s\n", name_.c_str(),
                 soak_ ? "soak (full counts)" : "ctest (bounded slice)",
                 timed_ ? fmt("%.1fs", seconds_).c_str() : "none", watchdog_seconds_, list(producers_).c_str());
+    if (replaying_) {
+      std::printf("%s: REPLAYING runs per slice %s (run counts from --runs, not the clock)\n", name_.c_str(),
+                  counts_string(replay_runs_).c_str());
+    }
     if constexpr (sync::kPerturbed) {
       std::printf("%s: perturbation compiled in (HANDOFF_PERTURB); %s\n", name_.c_str(),
                   rate_ > 0 ? fmt("ACTIVE at %u/1000 of atomic steps", rate_).c_str()
@@ -302,10 +368,91 @@ class Harness {
   double remaining() const noexcept { return timed_ ? std::max(0.0, seconds_ - elapsed()) : 1e18; }
 
   // A share of the remaining time: slice `weight` of the `weight_left` still to run.
-  Clock::time_point slice_deadline(double weight, double weight_left) const noexcept {
+  // Also starts a new slice for the replay bookkeeping (another_run).
+  Clock::time_point slice_deadline(double weight, double weight_left) {
+    {
+      std::lock_guard<std::mutex> lock(runs_mu_);
+      slice_runs_.push_back(0);
+    }
     if (!timed_) return Clock::time_point::max();
     const double s = remaining() * (weight_left > 0 ? weight / weight_left : 1.0);
     return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  }
+
+  // The run loop of the current slice (the one the last slice_deadline() call started): true
+  // if another run should start, given `done` runs already started in it. Normally: fewer
+  // than `min_runs` done, or time left before `deadline` (and the caller's own count bound).
+  // When replaying (--runs): exactly as many runs as the failing run's slice had.
+  bool another_run(Clock::time_point deadline, std::uint64_t done, std::uint64_t min_runs = 0) {
+    std::lock_guard<std::mutex> lock(runs_mu_);
+    run_api_used_ = true;
+    if (slice_runs_.empty()) slice_runs_.push_back(0);  // a test with a single implicit slice
+    const std::size_t slice = slice_runs_.size() - 1;
+    bool go;
+    if (replaying_) {
+      go = slice < replay_runs_.size() && done < replay_runs_[slice];
+    } else {
+      go = done < min_runs || Clock::now() < deadline;
+    }
+    if (go) ++slice_runs_[slice];
+    return go;
+  }
+
+  // The command that replays this run: the same binary and options, this seed, and (when the
+  // test's run loop uses another_run) the runs each slice has had so far. Any thread.
+  std::string replay_command() const {
+    std::string cmd = shell_quote(argv0_);
+    for (std::size_t i = 0; i < args_.size(); ++i) {
+      const std::string& a = args_[i];
+      const bool with_value = a == "--seed" || a == "--runs";
+      if (with_value || a.rfind("--seed=", 0) == 0 || a.rfind("--runs=", 0) == 0) {
+        if (with_value) ++i;  // and its value
+        continue;
+      }
+      cmd += ' ' + shell_quote(a);
+    }
+    cmd += fmt(" --seed %" PRIu64, seed_);
+    std::lock_guard<std::mutex> lock(runs_mu_);
+    if (run_api_used_) cmd += " --runs " + counts_string(slice_runs_);
+    return cmd;
+  }
+
+  // "REPLAY: <command>" plus what a replay cannot reproduce. Any thread (custom watchdogs).
+  std::string replay_lines() const {
+    std::string r = "REPLAY: " + replay_command() + "\n";
+    bool clock_runs = false;
+    {
+      std::lock_guard<std::mutex> lock(runs_mu_);
+      clock_runs = !run_api_used_;
+    }
+    if (clock_runs) {
+      r += "REPLAY note: this test's run loop follows the clock (it does not use Harness::another_run), "
+           "so the replay's runs match only while the timing does\n";
+    }
+#if defined(HANDOFF_SYNC_PERTURB) && HANDOFF_SYNC_PERTURB
+    if (const std::uint64_t u = sync::perturb::unregistered(); u > 0) {
+      r += fmt("REPLAY note: %" PRIu64 " thread start(s) were not through sync::thread: their perturbation "
+               "decisions follow first touch and differ in a replay\n", u);
+    }
+#endif
+    r += "REPLAY note: the seed fixes every registered thread's perturbation decisions, not the OS's "
+         "scheduling: a replay reproduces the failure often, not always\n";
+    return r;
+  }
+
+  // Call first on a thread that only watches the threads under test (a custom watchdog): the
+  // facade operations it makes (reading a primitive's stats) are neither perturbed nor
+  // counted as an unregistered thread.
+  static void observer_thread() noexcept {
+#if defined(HANDOFF_SYNC_PERTURB) && HANDOFF_SYNC_PERTURB
+    sync::perturb::observer();
+#endif
+  }
+
+  // A thread for a run: a sync::thread, so its perturbation key is fixed by creation order.
+  template <class F>
+  sync::thread thread(F&& f) {
+    return sync::thread(std::forward<F>(f));
   }
 
   // ---- perturbation ----
@@ -328,9 +475,9 @@ class Harness {
     thread_local Seen seen;
     const auto& t = sync::perturb::thread_state();
     // Relaxed: totals read after the threads are joined; no data hangs on them.
-    steps_.fetch_add(t.steps - seen.steps, std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
+    steps_.fetch_add(t.total_steps - seen.steps, std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
     perturbed_.fetch_add(t.perturbed - seen.perturbed, std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
-    seen.steps = t.steps;
+    seen.steps = t.total_steps;
     seen.perturbed = t.perturbed;
 #endif
   }
@@ -344,8 +491,12 @@ class Harness {
     if (!sync::kPerturbed) return "perturbation=off(compiled out)";
     const std::uint64_t st = steps_.load(std::memory_order_relaxed);    // after joins
     const std::uint64_t pe = perturbed_.load(std::memory_order_relaxed);  // after joins
-    return fmt("perturbation=%u/1000 perturbed-steps=%s/%s", rate_, human(double(pe)).c_str(),
-               human(double(st)).c_str());
+    std::string unreg;
+#if defined(HANDOFF_SYNC_PERTURB) && HANDOFF_SYNC_PERTURB
+    if (const std::uint64_t u = sync::perturb::unregistered(); u > 0) unreg = fmt(" unregistered-threads=%" PRIu64, u);
+#endif
+    return fmt("perturbation=%u/1000 perturbed-steps=%s/%s%s", rate_, human(double(pe)).c_str(),
+               human(double(st)).c_str(), unreg.c_str());
   }
 
   // ---- watchdog ----
@@ -361,6 +512,12 @@ class Harness {
   // Prints the final line and returns the exit code. `detail`: what failed, or what was covered.
   int finish(bool pass, const std::string& detail) {
     stop_watchdog();
+    const bool sanitizer = sanitizer_reported().load(std::memory_order_relaxed);  // set by the report hook
+    if (!pass || sanitizer) {
+      std::string r = replay_lines();
+      if (sanitizer) r = "a sanitizer reported above (see SUMMARY:): the run fails by its exit code\n" + r;
+      std::fwrite(r.data(), 1, r.size(), stdout);
+    }
     std::printf("VERDICT %s: %s %s | ops=%s threads<=%u seed=%" PRIu64 " runs(seeds)=%" PRIu64
                 " %s time=%.1fs\n",
                 name_.c_str(), pass ? "PASS" : "FAIL", detail.c_str(), human(double(ops_)).c_str(),
@@ -403,6 +560,38 @@ class Harness {
     out = std::move(v);
     return true;
   }
+  static bool parse_counts(const std::string& s, std::vector<std::uint64_t>& out) {
+    std::vector<std::uint64_t> v;
+    std::size_t pos = 0;
+    while (pos <= s.size()) {
+      const std::size_t comma = s.find(',', pos);
+      std::uint64_t n = 0;
+      if (!parse_u64(s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos), n)) return false;
+      v.push_back(n);
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    out = std::move(v);
+    return !out.empty();
+  }
+  static std::string counts_string(const std::vector<std::uint64_t>& v) {
+    std::string s;
+    for (std::uint64_t x : v) {
+      if (!s.empty()) s += ',';
+      s += std::to_string(x);
+    }
+    return s.empty() ? "0" : s;
+  }
+  // Single quotes unless the word is plainly safe for a shell.
+  static std::string shell_quote(const std::string& w) {
+    if (!w.empty() && w.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=/.,:@%") ==
+                          std::string::npos) {
+      return w;
+    }
+    std::string q = "'";
+    for (char c : w) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  }
   static std::string list(const std::vector<unsigned>& v) {
     std::string s;
     for (unsigned x : v) {
@@ -420,12 +609,14 @@ class Harness {
                  "  --rate R         perturbation per mille of atomic steps (HANDOFF_PERTURB builds)\n"
                  "  --producers L    producer counts, comma-separated (default %s)\n"
                  "  --soak           full counts (also HANDOFF_SOAK=1)\n"
-                 "  --watchdog S     seconds without progress before the run is declared hung\n",
+                 "  --watchdog S     seconds without progress before the run is declared hung\n"
+                 "  --runs a,b,...   replay: run exactly this many runs in each slice (printed with REPLAY:)\n",
                  name_.c_str(), seconds_, list(producers_).c_str());
     for (const ExtraOption& o : extra_) std::fprintf(out, "  %-16s %s\n", o.name.c_str(), o.help.c_str());
   }
 
   void watchdog_loop() {
+    observer_thread();
     using namespace std::chrono;
     std::unique_lock<std::mutex> lock(mu_);
     std::uint64_t last = 0;
@@ -457,6 +648,7 @@ class Harness {
       if (!why.empty()) {
         std::string report = fmt("WATCHDOG: %s after %.1fs; seed=%" PRIu64 "\n", why.c_str(), elapsed(), seed_);
         if (diagnose_) report += diagnose_();
+        report += replay_lines();
         report += fmt("VERDICT %s: HANG %s | seed=%" PRIu64 " time=%.1fs\n", name_.c_str(), why.c_str(), seed_,
                       elapsed());
         std::fwrite(report.data(), 1, report.size(), stdout);
@@ -486,6 +678,15 @@ class Harness {
   bool timed_ = true;
   std::vector<ExtraOption> extra_;
   Clock::time_point start_;
+  std::string argv0_;
+  std::vector<std::string> args_;
+
+  // Replay bookkeeping: runs started per slice; guarded because custom watchdogs read it.
+  mutable std::mutex runs_mu_;
+  std::vector<std::uint64_t> slice_runs_;
+  bool run_api_used_ = false;
+  bool replaying_ = false;
+  std::vector<std::uint64_t> replay_runs_;
 
   std::uint64_t ops_ = 0;
   std::uint64_t runs_ = 0;

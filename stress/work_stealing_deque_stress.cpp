@@ -6,8 +6,11 @@
 // writes an item's fields just before pushing it and every taker reads them, so TSan checks
 // the publication (push's release store of bottom_, steal's acquire loads).
 //
-// PHASES. Each runs for every P; every run has a fresh deque, fresh threads and its own seed
-// derived from the master seed (printed first by the harness).
+// PHASES. Each runs for every P; every run has a fresh deque, fresh threads (sync::threads,
+// started in thief order) and its own seed derived from the master seed (printed first by the
+// harness). A run's work is a function of its seed; the clock only decides how many runs a
+// slice gets (Harness::another_run), so the REPLAY line printed on a failure replays the same
+// runs with the same perturbation decisions.
 //
 //   work    VERIFY.md classes 2 and 7: the owner works like an executor worker — pushes a
 //           random burst (spawned jobs), pops a random number (runs them), sometimes spins a
@@ -22,6 +25,9 @@
 //           owner pushes until capacity >= 2^16 (15 resizes; 2^21 = 20 in soak) while the
 //           thieves steal (napping
 //           50 us every 16 steals, so that they cannot keep the deque short).
+//
+// LIFETIME. The owner destroys the deque as soon as it has joined the thieves and drained it,
+// before the checks run (which use only the takers' logs).
 //
 // CHECKS, after every run (threads joined; each taker logged what it took):
 //   every element pushed was taken exactly once — "LOST: element 17 was pushed but never
@@ -181,7 +187,8 @@ class Run {
     c_.h.perturb(run_seed);
     c_.w.state(OwnerState::Starting);
     threads_.reserve(P);
-    for (unsigned k = 0; k < P; ++k) threads_.emplace_back([this, k] { thief(k); });
+    // sync::thread, in thief order: each thief's perturbation key is the same in a replay.
+    for (unsigned k = 0; k < P; ++k) threads_.push_back(c_.h.thread([this, k] { thief(k); }));
     c_.h.note_threads(P + 1);
   }
   Run(const Run&) = delete;
@@ -249,6 +256,10 @@ class Run {
       c_.findings.add("STRANDED", fmt("STRANDED: element %" PRIu64 " was stealable after pop answered empty "
                                       "with no thief running", s));
     }
+    // LIFETIME: the owner has joined every thief and its pop answered empty: all work is
+    // finished, so the deque dies now, before the checks (a late access by anyone is then a
+    // use after free for ASan, a race with the free for TSan).
+    deque_.reset();
     c_.w.state(OwnerState::Verifying);
     verify(tot);
     c_.h.account_thread();
@@ -378,7 +389,7 @@ class Run {
   TakerLog owner_log_;
   hs::Rng rng_;
   bool slow_thieves_;
-  std::vector<std::thread> threads_;
+  std::vector<sync::thread> threads_;
   std::atomic<bool> stop_{false};
   std::uint64_t pushed_ = 0;
   std::uint64_t last_pop_ = kNoPop;
@@ -387,14 +398,19 @@ class Run {
 
 // ---- phases --------------------------------------------------------------------------------
 
+// Per-run sizes (ctest, soak): in ctest small enough that a 10 s slice still holds several runs
+// under TSan, so the clock only decides how many runs there are (replayable with --runs), never
+// their content; soak has no clock and runs the pre-replay sizes.
+constexpr std::uint64_t kWorkRunItems[2] = {5'000, 200'000};
+constexpr std::uint64_t kRaceRunRounds[2] = {2'500, 100'000};
+
 template <class D>
-void work_run(Ctx& c, unsigned P, std::uint64_t n, std::uint64_t run_seed, hs::Clock::time_point deadline, Totals& tot) {
+void work_run(Ctx& c, unsigned P, std::uint64_t n, std::uint64_t run_seed, Totals& tot) {
   hs::Rng pick(run_seed ^ 0x77);
   const std::size_t capacity = std::size_t{2} << pick.below(8);  // 2..256
   Run<D> r(c, P, capacity, n, run_seed);
   hs::Rng& rng = r.rng();
   while (r.room() > 0) {
-    if ((r.pushed() & 1023) < 32 && hs::Clock::now() >= deadline) break;
     c.w.state(OwnerState::Pushing);
     const std::uint64_t burst = std::min<std::uint64_t>(r.room(), 1 + rng.below(rng.chance(100) ? 256 : 16));
     for (std::uint64_t i = 0; i < burst; ++i) r.push();
@@ -412,13 +428,11 @@ void work_run(Ctx& c, unsigned P, std::uint64_t n, std::uint64_t run_seed, hs::C
 }
 
 template <class D>
-void race_run(Ctx& c, unsigned P, std::uint64_t rounds, std::uint64_t run_seed, hs::Clock::time_point deadline,
-              Totals& tot) {
+void race_run(Ctx& c, unsigned P, std::uint64_t rounds, std::uint64_t run_seed, Totals& tot) {
   Run<D> r(c, P, 2, rounds, run_seed);
   hs::Rng& rng = r.rng();
   std::uint64_t round = 0;
   for (; round < rounds; ++round) {
-    if ((round & 1023) == 0 && hs::Clock::now() >= deadline) break;
     c.w.state(OwnerState::Pushing);
     r.push();
     const std::uint64_t mine = r.pushed() - 1;
@@ -439,12 +453,12 @@ void race_run(Ctx& c, unsigned P, std::uint64_t rounds, std::uint64_t run_seed, 
 }
 
 template <class D>
-void growth_run(Ctx& c, unsigned P, bool deep, std::uint64_t run_seed, hs::Clock::time_point deadline, Totals& tot) {
+void growth_run(Ctx& c, unsigned P, bool deep, std::uint64_t run_seed, Totals& tot) {
   // 2 -> 2^21 (20 resizes) in soak; 2 -> 2^16 (15) in ctest, where under TSan a 2^21 run
   // alone takes ~13 s. The unit test's growth case does the 20 resizes in every build (ASan).
   const std::size_t kDeepCapacity = std::size_t{1} << (c.h.soak() ? 21 : 16);
   hs::Rng pick(run_seed ^ 0x99);
-  const std::uint64_t n = deep ? 2 * kDeepCapacity : (std::uint64_t{16} << pick.below(12));  // 16 .. 32k
+  const std::uint64_t n = deep ? 2 * kDeepCapacity : (std::uint64_t{16} << pick.below(10));  // 16 .. 8k
   Run<D> r(c, P, 2, n, run_seed, /*slow_thieves=*/deep);
   hs::Rng& rng = r.rng();
   std::size_t cap = r.deque().capacity();
@@ -461,7 +475,6 @@ void growth_run(Ctx& c, unsigned P, bool deep, std::uint64_t run_seed, hs::Clock
     while (r.room() > 0 && r.deque().capacity() < kDeepCapacity) r.push();
   }
   while (!deep && r.room() > 0) {
-    if (hs::Clock::now() >= deadline) break;
     c.w.state(OwnerState::Pushing);
     const std::uint64_t burst = std::min<std::uint64_t>(r.room(), 1 + rng.below(std::uint64_t{2} << rng.below(12)));
     for (std::uint64_t i = 0; i < burst; ++i) r.push();
@@ -497,15 +510,20 @@ void phase(Ctx& c, const std::string& name, unsigned P, hs::Clock::time_point de
       tot.by_count = true;
       break;
     }
-    if (hs::Clock::now() >= deadline && !(first_growth && tot.runs == 0)) break;
+    // The clock decides how many runs a slice gets, at least one (so every phase and thief
+    // count is covered, and the first growth run is the DEEP one); a replay (--runs) gets the
+    // same number.
+    if (!c.h.another_run(deadline, tot.runs, 1)) break;
     const std::uint64_t run_seed = hs::derive_seed(c.h.seed(), {name == "work" ? 1u : name == "race" ? 2u : 3u, P, tot.runs});
     c.w.run.store(tot.runs, std::memory_order_relaxed);       // display only
     c.w.run_seed.store(run_seed, std::memory_order_relaxed);  // display only
     c.w.beat.fetch_add(1, std::memory_order_relaxed);         // progress
     const std::uint64_t before = name == "race" ? tot.owner_won + tot.thief_won : tot.items;
-    if (name == "work") work_run<D>(c, P, std::min<std::uint64_t>(200'000, target - done), run_seed, deadline, tot);
-    if (name == "race") race_run<D>(c, P, std::min<std::uint64_t>(100'000, target - done), run_seed, deadline, tot);
-    if (name == "growth") growth_run<D>(c, P, first_growth && tot.runs == 0, run_seed, deadline, tot);
+    // Runs are short and never cut by the clock: a run's work is a function of its seed.
+    const int soak = c.h.soak() ? 1 : 0;
+    if (name == "work") work_run<D>(c, P, std::min(kWorkRunItems[soak], target - done), run_seed, tot);
+    if (name == "race") race_run<D>(c, P, std::min(kRaceRunRounds[soak], target - done), run_seed, tot);
+    if (name == "growth") growth_run<D>(c, P, first_growth && tot.runs == 0, run_seed, tot);
     done += name == "growth" ? 1 : (name == "race" ? tot.owner_won + tot.thief_won : tot.items) - before;
     if (c.failed()) {
       c.failure_where = fmt("phase=%s deque=%s thieves=%u run=%" PRIu64 " run-seed=%" PRIu64, name.c_str(),
@@ -550,7 +568,7 @@ int run_all(hs::Harness& h, Watch& w, const char* deque_name, const std::vector<
   }
   w.state(OwnerState::Idle);
   if (c.failed()) {
-    std::printf("FAILURE in %s (replay: --seed %" PRIu64 "):\n", c.failure_where.c_str(), h.seed());
+    std::printf("FAILURE in %s (the REPLAY line below replays it):\n", c.failure_where.c_str());
     c.findings.print();
     return h.finish(false, fmt("deque=%s %s", deque_name, c.findings.summary().c_str()));
   }

@@ -15,25 +15,17 @@
 #include <handoff/loop/channel.hpp>
 #include <handoff/loop/loop.hpp>
 
+#include "hang_watch.hpp"
+
 using namespace handoff;
 using namespace std::chrono_literals;
+using handoff::test::eventually;
 
 namespace {
 
 void check_balanced(const ChannelStats& s) {
   INFO("pushed=" << s.pushed << " popped=" << s.popped << " dropped=" << s.dropped << " size=" << s.size);
   CHECK(s.balanced());
-}
-
-// Spin (yielding) until pred() or a generous deadline.
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto until = std::chrono::steady_clock::now() + 20s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::yield();
-  }
-  return true;
 }
 
 }  // namespace
@@ -157,9 +149,14 @@ TEST_CASE("loop side: a coroutine awaits values pushed by a thread; end-of-strea
 }
 
 TEST_CASE("loop side: async_push waits for room (backpressure) without blocking the loop", "[channel][async]") {
+  // The wait is forced, not left to scheduling (this test used to assert push_waits > 0 with
+  // a consumer that could keep up, and failed under GCC TSan): the consumer starts popping
+  // only once the coroutine is parked in async_push on the full channel.
   Channel<int> ch(2);
   std::vector<int> got;
+  bool saw_wait = false;
   std::thread consumer([&] {
+    saw_wait = eventually([&] { return ch.stats().push_waits >= 1; });
     while (auto v = ch.pop()) got.push_back(*v);
   });
   run([&]() -> Task<void> {
@@ -167,9 +164,11 @@ TEST_CASE("loop side: async_push waits for room (backpressure) without blocking 
     ch.close();
   }());
   consumer.join();
+  CHECK(saw_wait);
   REQUIRE(got.size() == 50);
   for (int i = 0; i < 50; ++i) CHECK(got[static_cast<std::size_t>(i)] == i);
-  CHECK(ch.stats().push_waits > 0);
+  CHECK(ch.stats().push_waits >= 1);
+  check_balanced(ch.stats());
 }
 
 TEST_CASE("loop side: timeouts throw TimeoutError and take nothing", "[channel][async]") {

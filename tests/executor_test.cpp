@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -300,4 +302,121 @@ TEST_CASE("a trickle of jobs to sleeping workers: every job runs, parks and wake
   const ExecutorStats s = pool.stats();
   CHECK(s.parks > 0);
   CHECK(s.wakeups <= s.parks);
+}
+
+// ---- issue 10: a cancellation racing the pool's teardown --------------------------------
+namespace {
+// The test seam detail::t_cancel_claimed_hook holds the canceller right after its CAS won.
+Gate* g_cancel_claimed = nullptr;
+Gate* g_cancel_resume = nullptr;
+void hold_cancel_after_claim() {
+  g_cancel_claimed->open();
+  g_cancel_resume->wait();
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("cancel racing teardown: a cancel() held after its claim while the pool shuts down and is "
+                   "destroyed; the ledger is complete when shutdown(true) returns, the pool untouched after",
+                   "[executor][cancel][lifetime]", ThreadPoolExecutor, MutexThreadPool) {
+  Gate gate, started, claimed, resume;
+  g_cancel_claimed = &claimed;
+  g_cancel_resume = &resume;
+  auto pool = std::make_unique<TestType>(1);
+  auto blocker = pool->submit([&] {
+    started.open();
+    return gate.wait();
+  });
+  REQUIRE(started.wait());
+  auto queued = pool->submit([] { return 7; });  // behind the blocker on the only worker
+  bool cancel_won = false;
+  std::thread canceller([&] {
+    detail::t_cancel_claimed_hook = &hold_cancel_after_claim;
+    cancel_won = queued.cancel();  // wins its CAS, then waits in the seam until `resume`
+    detail::t_cancel_claimed_hook = nullptr;
+  });
+  REQUIRE(claimed.wait());  // the job is CANCELLED; the canceller has not returned
+  gate.open();
+  pool->shutdown(true);  // the worker runs the blocker, discards the cancelled job, exits
+  const ExecutorStats s = pool->stats();
+  CHECK(s.cancelled == 1);  // counted before shutdown(true) returned, not by the late canceller
+  CHECK(s.run == 1);
+  check_balanced(*pool);
+  pool.reset();  // destroyed while the cancel() is still in flight (ASan: no use after free)
+  resume.open();
+  canceller.join();
+  CHECK(cancel_won);
+  CHECK(queued.cancelled());
+  CHECK(blocker.get());
+}
+
+// ---- issue 10: map(timeout) cancels the rest as the TimeoutError is raised ---------------
+TEMPLATE_TEST_CASE("map: a TimeoutError from next() cancels the jobs not yet started, at once",
+                   "[executor][map]", ThreadPoolExecutor, MutexThreadPool) {
+  TestType pool(1);
+  Gate gate, started;
+  std::atomic<int> ran{0};
+  auto results = pool.map(
+      [&](int x) {
+        ++ran;
+        if (x == 0) {
+          started.open();
+          gate.wait();  // holds the only worker: jobs 1 and 2 stay queued
+        }
+        return x;
+      },
+      std::vector<int>{0, 1, 2}, 30ms);
+  REQUIRE(started.wait());
+  CHECK_THROWS_AS(results.next(), TimeoutError);  // job 0 is still running: the gate is closed
+  gate.open();
+  pool.shutdown(true);  // `results` is still alive: only the TimeoutError can have cancelled them
+  CHECK(ran.load() == 1);
+  CHECK(pool.stats().cancelled == 2);
+  CHECK_FALSE(results.has_next());
+  CHECK_THROWS_WITH(results.next(), Catch::Contains("ended with a TimeoutError"));
+  check_balanced(pool);
+}
+
+// ---- issue 10: back-to-back submit().get() reuses the idle thread ------------------------
+TEST_CASE("idle reuse: back-to-back submit().get() on max_workers = 8, 100 calls start at most 2 threads",
+          "[executor][lazy]") {
+  ThreadPoolExecutor::Options o;
+  o.max_workers = 8;
+  o.keep_alive = std::chrono::hours(1);  // no retirement during the test
+  ThreadPoolExecutor pool(o);
+  for (int i = 0; i < 100; ++i) REQUIRE(pool.submit([i] { return i; }).get() == i);
+  const ExecutorStats s = pool.stats();
+  INFO("threads_started=" << s.threads_started);
+  CHECK(s.threads_started <= 2);
+  pool.shutdown();
+  check_balanced(pool);
+}
+
+TEST_CASE("idle reuse: back-to-back submit().get() while the worker still runs the last job's "
+          "done-callback; the next submit counts on it, one thread in all", "[executor][lazy]") {
+  ThreadPoolExecutor::Options o;
+  o.max_workers = 8;
+  o.keep_alive = std::chrono::hours(1);
+  ThreadPoolExecutor pool(o);
+  std::vector<std::unique_ptr<Gate>> gates;  // alive until the pool is shut down
+  Gate* callback_gate = nullptr;  // the previous job's worker waits on it in a done-callback
+  for (int i = 0; i < 100; ++i) {
+    auto run = std::make_unique<Gate>();
+    auto cb = std::make_unique<Gate>();
+    auto f = pool.submit([r = run.get(), i] { return r->wait() ? i : -1; });
+    // Forced interleaving: the previous job's worker is still inside its done-callback (its
+    // result was published; it has not looked for work yet) when the submit above ran.
+    if (callback_gate != nullptr) callback_gate->open();
+    f.add_done_callback([c = cb.get()] { c->wait(); });  // before the job can finish
+    run->open();
+    REQUIRE(f.get() == i);  // returns while the worker waits in the callback
+    callback_gate = cb.get();
+    gates.push_back(std::move(run));
+    gates.push_back(std::move(cb));
+  }
+  callback_gate->open();
+  const ExecutorStats s = pool.stats();
+  INFO("threads_started=" << s.threads_started);
+  CHECK(s.threads_started == 1);
+  pool.shutdown();
+  check_balanced(pool);
 }

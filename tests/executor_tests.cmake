@@ -12,3 +12,19 @@ target_link_libraries(run_in_executor_test_mutant_resume_no_guard PRIVATE handof
 handoff_add_mutant_check(resume_no_guard
   EXPECT "RESUMED TWICE: a stale completion woke the task from a later await"
   COMMAND $<TARGET_FILE:run_in_executor_test_mutant_resume_no_guard> "run_in_executor_detached*")
+
+# Thread creation failure (issue 10), through ThreadPoolExecutor::Options::start_thread.
+handoff_add_unit_test(executor_spawn_failure_test)
+# Mutant: the thread counted before its creation and never undone (the pre-issue-10 order):
+# after a failed creation the pool believes a thread is alive, so the next submit starts
+# none. The first spawn-failure test must say so. One build suffices (no race is involved);
+# the sanitizer builds would add their own leak report (the stranded jobs) on top.
+if(HANDOFF_SANITIZE STREQUAL "")
+  add_executable(executor_spawn_failure_test_mutant_no_rollback executor_spawn_failure_test.cpp)
+  target_compile_definitions(executor_spawn_failure_test_mutant_no_rollback PRIVATE HANDOFF_MUTANT_POOL_SPAWN_NO_ROLLBACK)
+  target_link_libraries(executor_spawn_failure_test_mutant_no_rollback PRIVATE handoff_catch_main Catch2::Catch2
+                        handoff::handoff handoff_dev)
+  handoff_add_mutant_check(pool_spawn_no_rollback
+    EXPECT "PHANTOM THREAD: after a failed creation the counters say 1 alive"
+    COMMAND $<TARGET_FILE:executor_spawn_failure_test_mutant_no_rollback> "spawn failure: on the first submit*")
+endif()

@@ -23,3 +23,15 @@ if(HANDOFF_PERTURB)
 endif()
 add_test(NAME unit.future_layering COMMAND future_layering)
 set_tests_properties(unit.future_layering PROPERTIES LABELS "unit" TIMEOUT 120)
+
+# Mutant: ThreadFutureState::set_value without its undo path (a throw between the claim and the
+# publish completes the future with the exception). Without it the future stays COMPLETING: the
+# regression test's watchdog must report it by name. Every build that runs mutants.
+add_executable(thread_future_test_mutant_no_undo thread_future_test.cpp)
+target_compile_definitions(thread_future_test_mutant_no_undo PRIVATE HANDOFF_MUTANT_FUTURE_NO_UNDO)
+target_link_libraries(thread_future_test_mutant_no_undo PRIVATE handoff_catch_main Catch2::Catch2
+                      handoff::handoff handoff_dev)
+handoff_add_mutant_check(future_no_undo
+  EXPECT "ThreadFuture STUCK COMPLETING: the value's move threw"  # Catch2 wraps the rest of the line
+  COMMAND $<TARGET_FILE:thread_future_test_mutant_no_undo>
+          "ThreadFuture: set_value whose value's move throws completes the future with that exception")

@@ -359,3 +359,71 @@ TEST_CASE("inbox: close racing producers: every accepted node popped once, refus
     }
   }
 }
+
+// ---- issue 10: refused at once after close ------------------------------------------------
+// Before the fix a push after close() still exchanged tail_ and joined the chain of refused
+// pushes: it waited for its predecessor's verdict, so one producer held in that slow path
+// stalled every later push to the closed inbox (the event-loop soak's close-phase "hang" was
+// this convoy, ~10^6 refused posts per poster). The test holds producer A in the slow path
+// through its probe's hook, if A ever gets there, and checks that B is refused without waiting.
+// Deterministic: it waits for events (A held or returned; B waiting or returned), never for time.
+namespace {
+struct Held {
+  std::atomic<int> state{0};  // 1: A is held inside its slow path; 2: released
+  static void hook(void* arg, const void*) {
+    auto* h = static_cast<Held*>(arg);
+    h->state.store(1, std::memory_order_release);  // test gate: main waits for it
+    while (h->state.load(std::memory_order_acquire) != 2) std::this_thread::yield();  // test gate
+  }
+};
+}  // namespace
+
+TEST_CASE("inbox: a push after close() returned is refused at once, never waits on another producer",
+          "[mpsc_inbox][close][threads]") {
+  MpscInbox q;
+  Msg a(0, 0), b(1, 0);
+  q.close();
+  Held held;
+  handoff::InboxProbe pa, pb;
+  pa.on_slow_path = &Held::hook;
+  pa.arg = &held;
+  std::atomic<int> a_result{-1}, b_result{-1};  // -1 running; else PushResult
+  std::thread ta([&] {
+    handoff::InboxProbe::Install install(pa);
+    a_result.store(static_cast<int>(q.push(&a)), std::memory_order_release);  // test gate
+  });
+  // Until A returned or is held in its slow path (one of the two always happens).
+  while (a_result.load(std::memory_order_acquire) < 0 && held.state.load(std::memory_order_acquire) == 0) {
+    std::this_thread::yield();
+  }
+  std::thread tb([&] {
+    handoff::InboxProbe::Install install(pb);
+    b_result.store(static_cast<int>(q.push(&b)), std::memory_order_release);  // test gate
+  });
+  // Until B returned or waits for a verdict or a link (one of the two always happens).
+  while (b_result.load(std::memory_order_acquire) < 0 &&
+         pb.where.load(std::memory_order_relaxed) == handoff::InboxProbe::kNowhere) {
+    std::this_thread::yield();
+  }
+  const bool a_was_held = held.state.load(std::memory_order_acquire) == 1;
+  const int b_waited = pb.where.load(std::memory_order_relaxed);
+  held.state.store(2, std::memory_order_release);  // let A go in every case, then judge
+  ta.join();
+  tb.join();
+  INFO("A entered the slow path " << pa.slow_paths.load() << " time(s)" << (a_was_held ? " and was held there" : ""));
+  if (b_waited != handoff::InboxProbe::kNowhere) {
+    FAIL("REFUSAL WAITED: a push begun after close() returned waited for "
+         << (b_waited == handoff::InboxProbe::kVerdict ? "its predecessor's verdict" : "its successor's link")
+         << " (a convoy of refused pushes)");
+  }
+  CHECK(a_result.load() == static_cast<int>(PushResult::Closed));
+  CHECK(b_result.load() == static_cast<int>(PushResult::Closed));
+  CHECK(pa.slow_paths.load() == 0);
+  CHECK(pb.slow_paths.load() == 0);
+  CHECK(pb.waits.load() == 0);
+  // The inbox never saw them: tail_ still holds the sentinel.
+  const MpscInbox::DebugView v = q.debug_view();
+  CHECK(v.tail == v.sentinel);
+  CHECK(v.closed == 3);
+  pop_expect(q, PopStatus::Closed);
+}

@@ -13,6 +13,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -609,4 +610,160 @@ TEST_CASE("BlockingMutexQueue: pop_for times out, and close wakes a sleeper", "[
   CHECK(std::chrono::steady_clock::now() - t1 < std::chrono::seconds(10));  // woken by close
   CHECK(q.is_closed());
   closer.join();
+}
+
+// ---- issue 10: exceptions and thread-exit order (MpscQueue only) ----------------------------
+// Each test uses an element type of its own, so its thread-local node cache is its own too.
+
+namespace {
+// A value whose copy / move throws while armed (the Nth copy or move: arm with N).
+struct Bomb {
+  static inline thread_local int copies_left = -1;  // throw when it reaches 0; -1 never
+  static inline thread_local int moves_left = -1;
+  int v = 0;
+  explicit Bomb(int x) : v(x) {}
+  static void tick(int& left, const char* what) {
+    if (left < 0) return;
+    if (left-- == 0) throw std::runtime_error(what);
+  }
+  Bomb(const Bomb& o) : v(o.v) { tick(copies_left, "Bomb: copy"); }
+  Bomb(Bomb&& o) : v(o.v) { tick(moves_left, "Bomb: move"); }
+  Bomb& operator=(const Bomb& o) {
+    tick(copies_left, "Bomb: copy-assign");
+    v = o.v;
+    return *this;
+  }
+  Bomb& operator=(Bomb&& o) {
+    tick(moves_left, "Bomb: move-assign");
+    v = o.v;
+    return *this;
+  }
+};
+struct Bomb2 : Bomb {
+  using Bomb::Bomb;
+};
+}  // namespace
+
+TEST_CASE("MpscQueue: push whose value's constructor throws leaks no node (strong)", "[queue][exceptions]") {
+  REQUIRE(g_hooks_installed);
+  handoff::MpscQueue<Bomb> q;
+  std::uint64_t news = ~0ull;
+  bool threw = false;
+  std::thread t([&] {  // a fresh thread: an empty node cache of its own
+    const Bomb bad(7);
+    Bomb::copies_left = 0;  // the next copy throws: the one into the node
+    try {
+      q.push(bad);
+    } catch (const std::runtime_error&) {
+      threw = true;
+    }
+    Bomb::copies_left = -1;
+    // The node of the failed push must be back in this thread's cache: no allocation now.
+    const std::uint64_t before = g_news.load(std::memory_order_relaxed);  // test bookkeeping, same thread
+    q.push(Bomb(8));
+    news = g_news.load(std::memory_order_relaxed) - before;  // test bookkeeping, same thread
+  });
+  t.join();
+  REQUIRE(threw);
+  if (news != 0) FAIL("NODE LEAKED: push's node was not returned after T's constructor threw (the next push allocated)");
+  Bomb out(0);
+  REQUIRE(q.try_pop(out) == PopStatus::Item);
+  CHECK(out.v == 8);  // the failed push pushed nothing
+  CHECK(q.try_pop(out) == PopStatus::Empty);
+}
+
+TEST_CASE("MpscQueue: a throwing move out of the node leaves the item first in line (strong)", "[queue][exceptions]") {
+  handoff::MpscQueue<Bomb2> q;
+  for (int i = 1; i <= 3; ++i) REQUIRE(q.push(Bomb2(i)) == PushResult::Pushed);
+  auto expect_next = [&](int want, const char* after) {
+    Bomb2 out(0);
+    REQUIRE(q.try_pop(out) == PopStatus::Item);
+    if (out.v != want) {
+      FAIL("ITEM LOST: after a throwing move in " << after << " the next pop gave item " << out.v
+                                                   << ", expected " << want);
+    }
+  };
+  SECTION("try_pop(T&)") {
+    Bomb2 out(0);
+    Bomb2::moves_left = 0;
+    CHECK_THROWS_AS(q.try_pop(out), std::runtime_error);
+    Bomb2::moves_left = -1;
+    CHECK_FALSE(q.consumer_sees_empty());  // the held item is work
+    expect_next(1, "try_pop(T&)");
+  }
+  SECTION("try_pop()") {
+    Bomb2::moves_left = 0;
+    CHECK_THROWS_AS(q.try_pop(), std::runtime_error);
+    Bomb2::moves_left = -1;
+    expect_next(1, "try_pop()");
+  }
+  SECTION("drain") {
+    Bomb2::moves_left = 0;
+    int seen = 0;
+    CHECK_THROWS_AS(q.drain(10, [&](Bomb2&&) { ++seen; }), std::runtime_error);
+    Bomb2::moves_left = -1;
+    CHECK(seen == 0);
+    expect_next(1, "drain");
+  }
+  expect_next(2, "(second)");
+  expect_next(3, "(third)");
+  CHECK(q.stats().popped == 3);
+  q.close();
+  Bomb2 out(0);
+  CHECK(q.try_pop(out) == PopStatus::Closed);
+}
+
+TEST_CASE("MpscQueue: a held-back item is dropped (not leaked) by drop_all and the destructor", "[queue][exceptions]") {
+  auto q = std::make_unique<handoff::MpscQueue<Bomb2>>();
+  REQUIRE(q->push(Bomb2(1)) == PushResult::Pushed);
+  Bomb2::moves_left = 0;
+  CHECK_THROWS_AS(q->try_pop(), std::runtime_error);
+  Bomb2::moves_left = -1;
+  q->close();
+  CHECK(q->drop_all() == 1);
+  CHECK(q->stats().dropped == 1);
+  q.reset();  // ASan/LSan: no leak, no double free
+}
+
+namespace {
+// A push from a thread_local destructor that runs after the queue's thread-local node cache
+// has been destroyed (thread_locals die in reverse order of construction).
+struct Late {
+  int v = 0;
+};
+handoff::MpscQueue<Late>* g_late_open = nullptr;
+std::atomic<std::uint64_t> g_late_news{~0ull};
+struct LatePusher {
+  ~LatePusher() {
+    const std::uint64_t before = g_news.load(std::memory_order_relaxed);  // test bookkeeping, same thread
+    g_late_open->push(Late{42});
+    g_late_open->push(Late{43});
+    g_late_news.store(g_news.load(std::memory_order_relaxed) - before, std::memory_order_relaxed);  // read after join
+  }
+};
+}  // namespace
+
+TEST_CASE("MpscQueue: a push from a later thread_local destructor does not reuse freed nodes", "[queue][lifetime]") {
+  REQUIRE(g_hooks_installed);
+  handoff::MpscQueue<Late> open_q, closed_q;
+  closed_q.close();
+  g_late_open = &open_q;
+  std::thread t([&] {
+    thread_local LatePusher pusher;  // constructed first, so destroyed after the node cache
+    (void)&pusher;
+    // Refused pushes put their nodes into this thread's cache: it holds two at thread exit.
+    REQUIRE(closed_q.push(Late{1}) == PushResult::Closed);
+    REQUIRE(closed_q.push(Late{2}) == PushResult::Closed);
+  });
+  t.join();
+  // The cache had freed its two nodes: the two late pushes must have allocated fresh ones.
+  if (g_late_news.load(std::memory_order_relaxed) < 2) {
+    FAIL("REUSED FREED NODE: a push from a thread_local destructor took nodes the thread's cache had already freed");
+  }
+  Late out;
+  REQUIRE(open_q.try_pop(out) == PopStatus::Item);
+  CHECK(out.v == 42);
+  REQUIRE(open_q.try_pop(out) == PopStatus::Item);
+  CHECK(out.v == 43);
+  CHECK(open_q.try_pop(out) == PopStatus::Empty);
 }

@@ -179,10 +179,10 @@ TEST_CASE("perturbation compiled in: kPerturbed says so", "[sync][perturb]") {
 }
 
 namespace {
-// Runs `steps` facade operations on a fresh thread; returns that thread's counters.
+// Runs `steps` facade operations on a fresh sync::thread; returns that thread's counters.
 perturb::ThreadState steps_on_new_thread(int steps) {
   perturb::ThreadState out;
-  std::thread t([&] {
+  hsync::thread t([&] {
     hsync::atomic<int> a{0};
     for (int i = 0; i < steps; ++i) a.fetch_add(1, std::memory_order_relaxed);  // exercising the facade itself
     out = perturb::thread_state();
@@ -191,11 +191,10 @@ perturb::ThreadState steps_on_new_thread(int steps) {
   return out;
 }
 
-// The decision stream a thread with this (seed, ordinal) must follow (sync_perturb.hpp).
-std::uint64_t expected_perturbed(std::uint64_t seed, std::uint32_t ordinal, std::uint32_t rate, int steps) {
-  std::uint64_t s = seed ^ (0x5851f42d4c957f2dull * (ordinal + 1));
+// The decision stream a thread with this (seed, key) must follow (sync_perturb.hpp).
+std::uint64_t expected_perturbed(std::uint64_t seed, std::uint64_t key, std::uint32_t rate, int steps) {
   std::uint64_t n = 0;
-  for (int i = 0; i < steps; ++i) n += (perturb::splitmix(s) % 1000) < rate;
+  for (int i = 0; i < steps; ++i) n += (perturb::decide(seed, key, static_cast<std::uint64_t>(i)) % 1000) < rate;
   return n;
 }
 }  // namespace
@@ -239,19 +238,44 @@ TEST_CASE("perturbation compiled in: off until configured, then at the configure
   }
 }
 
-TEST_CASE("perturbation compiled in: a thread's decisions are a function of (seed, thread ordinal)",
+TEST_CASE("perturbation compiled in: a thread's decisions are a function of (seed, key, step)",
           "[sync][perturb]") {
-  // What makes a printed seed replay a run: each thread's stream depends only on the seed and
-  // the order in which threads first step after configure().
+  // What makes a printed seed replay a run: each thread's stream depends only on the seed, its
+  // key and its step count, and a sync::thread's key is fixed by its creator.
   for (std::uint64_t seed : {11ull, 12ull, 0xdeadbeefull}) {
     perturb::configure(seed, 300);
-    const std::uint32_t ordinal = perturb::config().next_thread.load();  // the next thread's ordinal
     const perturb::ThreadState t = steps_on_new_thread(5000);
     perturb::configure(seed, 0);
-    INFO("seed " << seed << " ordinal " << ordinal);
+    INFO("seed " << seed << " key " << t.key);
+    CHECK(t.registered);
     CHECK(t.steps == 5000);
-    CHECK(t.perturbed == expected_perturbed(seed, ordinal, 300, 5000));
+    CHECK(t.perturbed == expected_perturbed(seed, t.key, 300, 5000));
   }
+}
+
+TEST_CASE("perturbation compiled in: keys come from creation order, not from first touch", "[sync][perturb]") {
+  const std::uint64_t seed = 77;
+  // Round 1: two sync::threads, started in order.
+  perturb::configure(seed, 300);
+  const perturb::ThreadState a1 = steps_on_new_thread(3000);
+  const perturb::ThreadState b1 = steps_on_new_thread(3000);
+  // Round 2: the same, but an unregistered std::thread touches the facade first.
+  perturb::configure(seed, 300);
+  const std::uint64_t unregistered_before = perturb::unregistered();
+  std::thread stranger([] {
+    hsync::atomic<int> x{0};
+    for (int i = 0; i < 100; ++i) x.load(std::memory_order_relaxed);  // exercising the facade itself
+  });
+  stranger.join();
+  const perturb::ThreadState a2 = steps_on_new_thread(3000);
+  const perturb::ThreadState b2 = steps_on_new_thread(3000);
+  perturb::configure(seed, 0);
+  CHECK(perturb::unregistered() == unregistered_before + 1);  // the stranger, counted
+  CHECK(a1.key != b1.key);
+  CHECK(a1.key == a2.key);
+  CHECK(b1.key == b2.key);
+  CHECK(a1.perturbed == a2.perturbed);
+  CHECK(b1.perturbed == b2.perturbed);
 }
 
 TEST_CASE("perturbation compiled in: correctness is unchanged under heavy perturbation", "[sync][perturb][threads]") {

@@ -12,9 +12,16 @@
 \*  * Memory is sequentially consistent: every atomic operation is one indivisible
 \*    step in one global order. The release/acquire side of the code is checked by
 \*    Relacy (tests/model/), not here.
-\*  * Bounded: producer p pushes Items[p] items (item k of producer p lives in its
-\*    own node NodeOf(p, k); nodes are not recycled), NC threads call close() once each,
+\*  * Bounded: producer p pushes Items[p] items, NC threads call close() once each,
 \*    one consumer calls pop() in a loop until it answers Closed. Every run closes.
+\*  * Nodes: with R = 0 item k of producer p lives in its own node NodeOf(p, k) (no
+\*    reuse). With R > 0 (issue 10: node reuse) producer p owns R nodes and pushes item
+\*    k in node NodeOf(p, ((k - 1) % R) + 1), waiting until that node is its own again:
+\*    a refused node at once (MpscQueue's thread-local cache hands it straight back), a
+\*    popped node when the consumer has popped it (the return stack, abstracted: a
+\*    node goes back to the producer that owns it; which producer reuses a node does
+\*    not matter to the protocol, only that its previous push is over). Ghost state is
+\*    per item (ItemIds), node state per node (Nodes); carries[n] says which item n holds.
 \*  * publish()'s two relaxed stores into a node nobody else may reference yet
 \*    (next = nullptr, verdict = kUnknown) are one step; the ownership invariant
 \*    checks that nobody else can reference the node at that step.
@@ -32,14 +39,19 @@ EXTENDS Naturals, Sequences
 CONSTANTS
   Items, \* Items[p]: how many items producer p pushes (sequence numbers 1..Items[p])
   NC,    \* number of threads calling close() (>= 1: every run ends with Closed)
+  R,     \* nodes per producer, reused (0: every item has its own node, no reuse)
   BUG    \* "none" = mpsc_inbox.hpp as written; see BugNames
 
-BugNames == {"none", "precheck", "closeorder", "nosettle", "norefusedlink", "noverdict", "losernowait"}
+\* "laterefusal": push() without its refusal at once after close() (the code before the
+\* issue-10 fix, HANDOFF_MUTANT_INBOX_LATE_REFUSAL).
+BugNames == {"none", "precheck", "closeorder", "nosettle", "norefusedlink", "noverdict", "losernowait",
+             "laterefusal"}
 
 NP == Len(Items)        \* number of producer threads
 
 ASSUME /\ NP \in 1..4 /\ \A p \in 1..NP : Items[p] \in 1..3
        /\ NC \in 1..3
+       /\ R \in 0..3
        /\ BUG \in BugNames
 
 -----------------------------------------------------------------------------
@@ -53,8 +65,13 @@ ProducerOf(n) == ((n - 3) \div 3) + 1
 SeqNoOf(n)    == ((n - 3) % 3) + 1
 
 Producers == 1..NP
+\* Items are named by the node they would have without reuse (ItemNodes, as before issue 10).
 ItemNodes == UNION {{NodeOf(p, i) : i \in 1..Items[p]} : p \in Producers}
-Nodes     == ItemNodes \cup {Stub, Sentinel}
+PoolNodes == IF R = 0 THEN ItemNodes
+             ELSE UNION {{NodeOf(p, j) : j \in 1..R} : p \in Producers}
+Nodes     == PoolNodes \cup {Stub, Sentinel}
+\* The node that carries item i of producer p.
+NodeFor(p, i) == IF R = 0 THEN NodeOf(p, i) ELSE NodeOf(p, ((i - 1) % R) + 1)
 \* Threads are small integers too: producers, then the consumer, then the closers.
 Consumer  == NP + 1
 Closers   == (NP + 2)..(NP + 1 + NC)
@@ -82,6 +99,7 @@ VARIABLES
   last,      \* close(): Node* last
   \* --- ghost state: what the invariants talk about
   owner,     \* owner[n]: Inbox, or the thread that may use n exclusively
+  carries,   \* carries[n]: the item node n holds (its last push's item)
   res,       \* res[n]: "none" | "pushed" | "closed": what push(n) returned
   xafter,    \* xafter[n]: n's exchange came after close()'s exchange of tail_
   began,     \* began[n]: push(n) began after some close() call had returned
@@ -90,12 +108,14 @@ VARIABLES
 
 memVars   == <<tail, head, closed, next, verdict>>
 localVars == <<pc, prev, verd, cb, k, h, last>>
-ghostVars == <<owner, res, xafter, began, popped, closeXchg>>
+ghostVars == <<owner, carries, res, xafter, began, popped, closeXchg>>
 vars      == <<tail, head, closed, next, verdict, pc, prev, verd, cb, k, h, last,
-               owner, res, xafter, began, popped, closeXchg>>
+               owner, carries, res, xafter, began, popped, closeXchg>>
 
-\* The node thread t is publishing: its current item, or the stub for the consumer.
-Cur(t) == IF t = Consumer THEN Stub ELSE NodeOf(t, k[t])
+\* The node thread t is publishing: its current item's node, or the stub for the consumer.
+Cur(t) == IF t = Consumer THEN Stub ELSE NodeFor(t, k[t])
+\* The item producer t is pushing.
+It(t) == NodeOf(t, k[t])
 
 \* Some close() call has returned (a closer is done only when its close() returned).
 CloseReturned == \E c \in Closers : pc[c] = "Done"
@@ -119,7 +139,8 @@ Init ==
   /\ h = Null
   /\ last = [c \in Closers |-> Null]
   /\ owner = [n \in Nodes |->
-                IF n \in ItemNodes THEN ProducerOf(n) ELSE Inbox]
+                IF n \in PoolNodes THEN ProducerOf(n) ELSE Inbox]
+  /\ carries = [n \in Nodes |-> n]
   /\ res = [n \in ItemNodes |-> "none"]
   /\ xafter = [n \in ItemNodes |-> FALSE]
   /\ began = [n \in ItemNodes |-> FALSE]
@@ -140,7 +161,7 @@ PubReturn(t, ok) ==
   /\ IF t = Consumer
        THEN /\ pc' = [pc EXCEPT ![t] = "pop_reload"]
             /\ UNCHANGED <<k, res>>
-       ELSE /\ res' = [res EXCEPT ![n] = IF ok THEN "pushed" ELSE "closed"]
+       ELSE /\ res' = [res EXCEPT ![It(t)] = IF ok THEN "pushed" ELSE "closed"]
             /\ k' = [k EXCEPT ![t] = @ + 1]
             /\ pc' = [pc EXCEPT ![t] = IF k[t] < Items[t] THEN "pub_reset" ELSE "Done"]
 
@@ -152,16 +173,27 @@ PubAfterLink(t) ==
          /\ UNCHANGED <<prev, verd, k, owner, res>>
     ELSE PubReturn(t, verd[t] = "accepted")
 
+\* push(): if (closed_.load(acquire) & kSentinelIn) return Closed;   (producers only; not
+\* under BUG "laterefusal") — merged with publish()'s private resets that follow it:
 \* n->next.store(nullptr, relaxed); n->verdict.store(kUnknown, relaxed)
+\* With reuse a producer starts a push only once its node is its own again (owner = t).
 PubReset(t) ==
   LET n == Cur(t) IN
   /\ pc[t] = "pub_reset"
-  /\ next' = [next EXCEPT ![n] = Null]
-  /\ verdict' = [verdict EXCEPT ![n] = "unknown"]
-  /\ began' = IF t = Consumer THEN began ELSE [began EXCEPT ![n] = CloseReturned]
-  /\ pc' = [pc EXCEPT ![t] = IF BUG = "precheck" THEN "pub_precheck" ELSE "pub_xchg"]
-  /\ UNCHANGED <<tail, head, closed, prev, verd, cb, k, h, last,
-                 owner, res, xafter, popped, closeXchg>>
+  /\ t = Consumer \/ owner[n] = t
+  /\ IF t # Consumer /\ closed = 2 /\ BUG # "laterefusal"
+       THEN \* refused at once: the node is never the inbox's; linearized after close()'s exchange
+            /\ began' = [began EXCEPT ![It(t)] = CloseReturned]
+            /\ xafter' = [xafter EXCEPT ![It(t)] = TRUE]
+            /\ PubReturn(t, FALSE)
+            /\ UNCHANGED <<next, verdict, carries>>
+       ELSE /\ next' = [next EXCEPT ![n] = Null]
+            /\ verdict' = [verdict EXCEPT ![n] = "unknown"]
+            /\ began' = IF t = Consumer THEN began ELSE [began EXCEPT ![It(t)] = CloseReturned]
+            /\ carries' = IF t = Consumer THEN carries ELSE [carries EXCEPT ![n] = It(t)]
+            /\ pc' = [pc EXCEPT ![t] = IF BUG = "precheck" THEN "pub_precheck" ELSE "pub_xchg"]
+            /\ UNCHANGED <<prev, verd, k, owner, res, xafter>>
+  /\ UNCHANGED <<tail, head, closed, cb, h, last, popped, closeXchg>>
 
 \* MUTANT HANDOFF_MUTANT_INBOX_CLOSE_PRECHECK: closed_before = closed_.load() != 0
 PubPrecheck(t) ==
@@ -179,7 +211,7 @@ PubXchg(t) ==
   /\ tail' = n
   /\ prev' = [prev EXCEPT ![t] = tail]
   /\ owner' = [owner EXCEPT ![n] = Inbox]
-  /\ xafter' = IF t = Consumer THEN xafter ELSE [xafter EXCEPT ![n] = closeXchg]
+  /\ xafter' = IF t = Consumer THEN xafter ELSE [xafter EXCEPT ![It(t)] = closeXchg]
   /\ IF BUG = "precheck"
        THEN /\ cb' = [cb EXCEPT ![t] = FALSE]
             /\ IF cb[t]
@@ -193,7 +225,7 @@ PubXchg(t) ==
        ELSE /\ pc' = [pc EXCEPT ![t] = "pub_closed"]
             /\ UNCHANGED <<verd, cb>>
   /\ UNCHANGED <<head, closed, next, verdict, k, h, last,
-                 res, began, popped, closeXchg>>
+                 res, carries, began, popped, closeXchg>>
 
 \* if (closed_.load(seq_cst) != 0) verdict = (prev == &sentinel_) ? kRefused : wait_verdict(prev);
 \* (else verdict stays kAccepted)
@@ -231,7 +263,7 @@ PubVerdict(t) ==
             /\ UNCHANGED <<prev, verd, k, owner, res>>
        ELSE PubAfterLink(t)
   /\ UNCHANGED <<tail, head, closed, next, cb, h, last,
-                 xafter, began, popped, closeXchg>>
+                 xafter, carries, began, popped, closeXchg>>
 
 \* prev->next.store(n, release); then settle_refused(n) if refused, or return
 PubLink(t) ==
@@ -240,7 +272,7 @@ PubLink(t) ==
   /\ next' = [next EXCEPT ![prev[t]] = n]
   /\ PubAfterLink(t)
   /\ UNCHANGED <<tail, head, closed, verdict, cb, h, last,
-                 xafter, began, popped, closeXchg>>
+                 xafter, carries, began, popped, closeXchg>>
 
 \* settle_refused(n): tail_.compare_exchange_strong(n -> &sentinel_, seq_cst)
 SettleCas(t) ==
@@ -252,7 +284,7 @@ SettleCas(t) ==
        ELSE /\ pc' = [pc EXCEPT ![t] = "settle_wait"]
             /\ UNCHANGED <<tail, prev, verd, k, owner, res>>
   /\ UNCHANGED <<head, closed, next, verdict, cb, h, last,
-                 xafter, began, popped, closeXchg>>
+                 xafter, carries, began, popped, closeXchg>>
 
 \* settle_refused(n): while (n->next.load(acquire) == nullptr) yield();  then return false
 SettleWait(t) ==
@@ -261,7 +293,7 @@ SettleWait(t) ==
   /\ next[n] # Null
   /\ PubReturn(t, FALSE)
   /\ UNCHANGED <<memVars, cb, h, last,
-                 xafter, began, popped, closeXchg>>
+                 xafter, carries, began, popped, closeXchg>>
 
 \* Dispatch on pc (each action also checks its own label): same behaviors as the
 \* disjunction of the actions, but tla-checker evaluates one action instead of all.
@@ -281,11 +313,12 @@ Publish(t) ==
 \* pop(), consumer only. Empty and Retry both go back to "pop" (the caller polls
 \* again); Closed ends the consumer.
 
-\* pop() hands node x out: head_ = next; return {Item, x}. x is the caller's now.
+\* pop() hands node x out: head_ = next; return {Item, x}. x is the caller's now (with
+\* reuse: back to the producer that owns it, through the return stack).
 PopItem(x, nxt) ==
   /\ head' = nxt
-  /\ popped' = Append(popped, x)
-  /\ owner' = [owner EXCEPT ![x] = Consumer]
+  /\ popped' = Append(popped, carries[x])
+  /\ owner' = [owner EXCEPT ![x] = IF R > 0 THEN ProducerOf(x) ELSE Consumer]
   /\ h' = Null
   /\ pc' = [pc EXCEPT ![Consumer] = "pop"]
 
@@ -323,7 +356,7 @@ PopNext ==
               ELSE /\ pc' = [pc EXCEPT ![Consumer] = "pop_tail"]
                    /\ UNCHANGED <<head, h, owner, popped>>
   /\ UNCHANGED <<tail, closed, next, verdict, prev, verd, cb, k, last,
-                 res, xafter, began, closeXchg>>
+                 res, xafter, carries, began, closeXchg>>
 
 \* next = head->next.load(acquire) after skipping the stub; then as above
 PopNextAfterStub ==
@@ -334,7 +367,7 @@ PopNextAfterStub ==
        ELSE /\ pc' = [pc EXCEPT ![Consumer] = "pop_tail"]
             /\ UNCHANGED <<head, h, owner, popped>>
   /\ UNCHANGED <<tail, closed, next, verdict, prev, verd, cb, k, last,
-                 res, xafter, began, closeXchg>>
+                 res, xafter, carries, began, closeXchg>>
 
 \* return tail_.load(seq_cst) == &stub_ ? Empty : Retry;
 \* Either answer sends the consumer back to poll; the state does not record which.
@@ -365,7 +398,7 @@ PopReload ==
             /\ h' = Null
             /\ UNCHANGED <<head, owner, popped>>
   /\ UNCHANGED <<tail, closed, next, verdict, prev, verd, cb, k, last,
-                 res, xafter, began, closeXchg>>
+                 res, xafter, carries, began, closeXchg>>
 
 Pop ==
   CASE pc[Consumer] = "pop"                 -> PopHead
@@ -391,7 +424,7 @@ CloseFlag(c) ==
                                                       ELSE "close_wait")
                              ELSE "close_xchg"]
   /\ UNCHANGED <<tail, head, next, verdict, prev, verd, cb, k, h, last,
-                 owner, res, xafter, began, popped, closeXchg>>
+                 owner, res, xafter, carries, began, popped, closeXchg>>
 
 \* while ((closed_.load(acquire) & kSentinelIn) == 0) yield;  return   (a losing close())
 CloseWait(c) ==
@@ -399,7 +432,7 @@ CloseWait(c) ==
   /\ closed = 2
   /\ pc' = [pc EXCEPT ![c] = "Done"]
   /\ UNCHANGED <<tail, head, closed, next, verdict, prev, verd, cb, k, h, last,
-                 owner, res, xafter, began, popped, closeXchg>>
+                 owner, res, xafter, carries, began, popped, closeXchg>>
 
 \* closed_.fetch_or(kSentinelIn, release);   (lets a losing close() return)
 CloseMark(c) ==
@@ -407,7 +440,7 @@ CloseMark(c) ==
   /\ closed' = 2
   /\ pc' = [pc EXCEPT ![c] = "close_link"]
   /\ UNCHANGED <<tail, head, next, verdict, prev, verd, cb, k, h, last,
-                 owner, res, xafter, began, popped, closeXchg>>
+                 owner, res, xafter, carries, began, popped, closeXchg>>
 
 \* Node* last = tail_.exchange(&sentinel_, seq_cst);   (close's linearization point)
 CloseXchg(c) ==
@@ -417,7 +450,7 @@ CloseXchg(c) ==
   /\ closeXchg' = TRUE
   /\ pc' = [pc EXCEPT ![c] = IF BUG = "closeorder" THEN "close_flag" ELSE "close_mark"]
   /\ UNCHANGED <<head, closed, next, verdict, prev, verd, cb, k, h,
-                 owner, res, xafter, began, popped>>
+                 owner, res, xafter, carries, began, popped>>
 
 \* last->next.store(&sentinel_, release);  return
 CloseLink(c) ==
@@ -426,7 +459,7 @@ CloseLink(c) ==
   /\ last' = [last EXCEPT ![c] = Null]
   /\ pc' = [pc EXCEPT ![c] = "Done"]
   /\ UNCHANGED <<tail, head, closed, verdict, prev, verd, cb, k, h,
-                 owner, res, xafter, began, popped, closeXchg>>
+                 owner, res, xafter, carries, began, popped, closeXchg>>
 
 Close(c) ==
   CASE pc[c] = "close_flag" -> CloseFlag(c)
@@ -472,6 +505,7 @@ TypeOK ==
   /\ h \in Nodes \cup {Null}
   /\ last \in [Closers -> Nodes \cup {Null}]
   /\ owner \in [Nodes -> {Inbox} \cup Threads]
+  /\ carries \in [Nodes -> Nodes \cup ItemNodes]
   /\ res \in [ItemNodes -> {"none", "pushed", "closed"}]
   /\ xafter \in [ItemNodes -> BOOLEAN]
   /\ began \in [ItemNodes -> BOOLEAN]
@@ -522,7 +556,8 @@ Access(t) ==
 NoAccessAfterReturn ==
   /\ \A t \in Threads :
         Access(t) # Null =>
-           IF pc[t] = "pub_reset" THEN owner[Access(t)] = t
+           \* (with reuse, R > 0, PubReset waits until the node is t's: the step is guarded)
+           IF pc[t] = "pub_reset" THEN (R > 0 \/ owner[Access(t)] = t)
                                   ELSE owner[Access(t)] = Inbox
   /\ owner[tail] = Inbox
   /\ owner[head] = Inbox
@@ -532,6 +567,13 @@ NoAccessAfterReturn ==
 \* two closers; MpscInboxBuggyLoserNoWait.cfg shows the code before the fix violating it.
 CloseIsFinal ==
   \A n \in ItemNodes : res[n] = "pushed" => ~began[n]
+
+\* Issue 10: a push that began after close() returned is refused at once: it never waits
+\* for another producer's verdict or link (MpscInboxBuggyLateRefusal.cfg: the code before
+\* the fix violates it; the convoy of refused pushes the event-loop soak crawled through).
+RefusalNeverWaits ==
+  \A p \in Producers :
+     pc[p] \in {"pub_wait", "settle_wait"} => ~began[It(p)]
 
 \* pop() may wait inside the call, only after close() began, bounded by one producer's
 \* progress (mpsc_inbox.hpp says so since this model found it): MpscInboxPopWaits.cfg.

@@ -19,6 +19,17 @@
 // way — leaves every unfinished thread parked: Relacy reports DEADLOCK. A lost notify_all at
 // shutdown is a DEADLOCK the same way.
 //
+// LIFETIME. The EventCount is a model::Owned (relacy_main.hpp): the finishing notifier, the
+// owner, joins every other thread (model::Join: each leaves after its last EventCount call),
+// takes the stats snapshot and destroys the EventCount at once, poisoned; after() checks the
+// snapshot. A call still in flight that touches the EventCount after that is ACCESS TO FREED
+// MEMORY. Proof that the poison bites: the HANDOFF_MUTANT_MODEL_EC_EARLY_DESTROY build destroys
+// right after the shutdown's notify_all, before the join: a worker still returning from
+// wait() touches the dead EventCount (tests/model/CMakeLists.txt expects that verdict).
+// The opt-in scenario waiter_destroys asks the stronger question "may a waiter destroy the
+// EventCount as soon as its wait() returned, while the notifier that woke it is still inside
+// notify_one()?" — a condvar promises that; EventCount today does not (see the scenario).
+//
 // CHECKS after every execution (USER ASSERT FAILED "[scenario] ..."): every job was taken
 // exactly once; the stats ledger balances (prepared = cancelled + committed, committed = woken
 // + timeouts, no waiter still announced, wait_for's false returns = the stats' timeouts);
@@ -54,26 +65,6 @@ using handoff::EventCountStats;
 namespace model = handoff::model;
 namespace sync = handoff::sync;
 
-// EventCount is alignas(64); Relacy allocates a suite with malloc (16-byte alignment).
-template <class T>
-class Aligned {
- public:
-  Aligned() {
-    void* p = raw_;
-    std::size_t space = sizeof raw_;
-    p = std::align(alignof(T), sizeof(T), p, space);
-    obj_ = std::construct_at(static_cast<T*>(p));
-  }
-  ~Aligned() { std::destroy_at(obj_); }
-  Aligned(const Aligned&) = delete;
-  Aligned& operator=(const Aligned&) = delete;
-  T& get() { return *obj_; }
-
- private:
-  unsigned char raw_[sizeof(T) + alignof(T)];
-  T* obj_;
-};
-
 enum CoverSlot {
   kCovCancelled,   // a re-check found work (or the stop) and cancelled
   kCovSlept,       // a commit slept and was woken by a notify
@@ -99,7 +90,9 @@ struct Messages {
 // Derived provides kMsg and thread(t); kJobs is the number of jobs all notifiers publish.
 template <class Derived, rl::thread_id_t kThreads, int kJobs>
 struct EcModel : rl::test_suite<Derived, kThreads> {
-  Aligned<EventCount> ec_storage;
+  model::Owned<EventCount> ec_box;
+  model::Join others{kThreads - 1};      // every thread but the finishing notifier (the owner)
+  EventCountStats final_stats;           // the owner's snapshot, taken just before destroy()
   sync::atomic<std::uint32_t> avail{0};  // jobs published, not yet claimed: the work source
   sync::atomic<std::uint32_t> done{0};   // jobs run; the finishing notifier futex-waits on it
   sync::atomic<std::uint32_t> stop{0};   // shutdown flag, published before notify_all
@@ -112,7 +105,9 @@ struct EcModel : rl::test_suite<Derived, kThreads> {
   int timeouts = 0;
   int raced_notify = 0;
 
-  EventCount& ec() { return ec_storage.get(); }
+  EcModel() { ec_box.create(); }
+
+  EventCount& ec() { return *ec_box; }
   static const Messages& msg() { return Derived::kMsg; }
 
   // Notifier: make the job visible (seq_cst RMW: the publish half of the Dekker pair), notify.
@@ -173,11 +168,20 @@ struct EcModel : rl::test_suite<Derived, kThreads> {
     stop.store(1, std::memory_order_seq_cst);  // pairs with the workers' seq_cst stop loads (Dekker)
     ++notify_calls;
     ec().notify_all();
+#if !defined(HANDOFF_MUTANT_MODEL_EC_EARLY_DESTROY)
+    others.await();  // the owner's join: every other thread is done with the EventCount
+#endif
+    final_stats = ec().stats();
+    ec_box.destroy();  // all work is finished: destroy (and poison) at once
   }
+
+  // Every thread but the owner, after its last EventCount call.
+  void leave() { others.leave(); }
 
   void after() {
     HANDOFF_MODEL_CHECK(taken == kJobs && published == kJobs, msg().exactly_once);
-    const EventCountStats s = ec().stats();
+    HANDOFF_MODEL_CHECK(!ec_box.alive(), "[lifetime] the owner never destroyed the EventCount");
+    const EventCountStats& s = final_stats;
     HANDOFF_MODEL_CHECK(s.waiting == 0 && s.prepared == s.cancelled + s.committed &&
                             s.committed == s.woken + s.timeouts && s.balanced() &&
                             s.timeouts == static_cast<std::uint64_t>(timeouts),
@@ -198,6 +202,7 @@ struct TwoWaitersOneJob : EcModel<TwoWaitersOneJob, 3, 1> {
   void thread(unsigned t) {
     if (t < 2) {
       worker(0);
+      leave();
     } else {
       publish();
       finish();
@@ -211,6 +216,7 @@ struct CancelRace : EcModel<CancelRace, 2, 2> {
   void thread(unsigned t) {
     if (t == 0) {
       worker(0);
+      leave();
     } else {
       publish();
       publish();
@@ -225,11 +231,13 @@ struct TwoNotifiers : EcModel<TwoNotifiers, 3, 2> {
   void thread(unsigned t) {
     if (t == 0) {
       worker(0);
+      leave();
     } else if (t == 1) {
       publish();
       finish();
     } else {
       publish();
+      leave();
     }
   }
 };
@@ -240,11 +248,50 @@ struct TimeoutRace : EcModel<TimeoutRace, 3, 1> {
   void thread(unsigned t) {
     if (t == 0) {
       worker(2);
+      leave();
     } else if (t == 1) {
       worker(0);
+      leave();
     } else {
       publish();
       finish();
+    }
+  }
+};
+
+// (5) opt-in: may the woken waiter destroy the EventCount as soon as its wait() returned? A
+// wait() returns only after a notify bumped the epoch, so at that point the notifier is
+// inside notify_one() — the waiter has seen its effect, as a thread woken on a condvar has.
+// (If the waiter saw the event before sleeping, the notifier may not have called notify_one()
+// yet: then it joins the notifier first, as any owner must.) notify bumps the epoch and only
+// then issues the futex wake and counts the syscall, both on the EventCount: ACCESS TO FREED
+// MEMORY in notify. POSIX promises this pattern for condvars; EventCount does not, so its
+// owners must join every notifier before destroying it (the executor joins its workers and
+// its submitters have returned before ~ThreadPoolExecutor).
+struct WaiterDestroys : rl::test_suite<WaiterDestroys, 2> {
+  model::Owned<EventCount> ec;
+  model::Join notifier{1};
+  sync::atomic<std::uint32_t> event{0};
+  WaiterDestroys() { ec.create(); }
+  void thread(unsigned t) {
+    if (t == 0) {
+      bool woken = false;
+      while (!woken) {
+        if (event.load(std::memory_order_seq_cst) != 0) break;  // pairs with the notifier's seq_cst store
+        const EventCount::Key k = ec->prepare_wait();
+        if (event.load(std::memory_order_seq_cst) != 0) {  // the re-check (Dekker, waiter side)
+          ec->cancel_wait();
+          break;
+        }
+        ec->wait(k);  // returns only after a notify's epoch bump
+        woken = true;
+      }
+      if (!woken) notifier.await();  // saw the event first: notify_one() may not even have begun
+      ec.destroy();
+    } else {
+      event.store(1, std::memory_order_seq_cst);  // pairs with the waiter's seq_cst loads
+      ec->notify_one();
+      notifier.leave();
     }
   }
 };
@@ -259,5 +306,10 @@ int main(int argc, char** argv) {
   run.scenario<TwoNotifiers>("two_notifiers", "1 worker + 2 notifiers x 1 job: two bumps, one sleeper");
   run.scenario<TimeoutRace>("timeout_race",
                             "wait_for(k, 0) racing notify_one, + a sleeping worker, 1 job");
+  run.scenario<WaiterDestroys>(
+      "waiter_destroys",
+      "a woken waiter destroys the EventCount while notify_one() is still running "
+      "(fails today: notify touches it after the epoch bump)",
+      model::Runner::Kind::OptIn);
   return run.finish();
 }

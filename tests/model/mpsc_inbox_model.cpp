@@ -26,12 +26,22 @@
 //   double_close     two threads close, one of them pushes after its close() returned: the
 //                    push must be refused (this scenario found a bug, fixed in close(): a
 //                    losing closer now waits until the winner's sentinel is in)
+//   reuse_after_close  issue 10: 2 producers x 2 pushes that REUSE a refused node at once
+//                    (as MpscQueue's cache does), a closer that closes and then pushes twice
+//                    (reusing its node), the consumer draining to Closed. Checks the contract
+//                    with reuse, that a push begun after close() returned is refused at once
+//                    (no slow path: before the fix it joined the chain of refused pushes and
+//                    waited on other producers), and LIFETIME: the consumer destroys and
+//                    poisons the inbox as soon as every push has returned, while the producer
+//                    threads are still running; any later access by the inbox is reported.
 //
 // Mutants (HANDOFF_MUTANT_* is read by mpsc_inbox.hpp itself; tests/model/CMakeLists.txt
 // builds this file once per mutant and expects the diagnostic named here):
 //   HANDOFF_MUTANT_INBOX_LINK_RELAXED    -> DATA RACE on the payload (any scenario)
 //   HANDOFF_MUTANT_INBOX_CLOSE_PRECHECK  -> "[close_race] accepted push lost" or
 //                                           "[close_race] push accepted after close"
+//   HANDOFF_MUTANT_INBOX_LATE_REFUSAL    -> "[reuse_after_close] a push begun after close()
+//                                           returned took the slow path"
 #include "relacy_main.hpp"  // first: selects the Relacy backend, includes relacy.hpp
 
 #include <handoff/primitives/mpsc_inbox.hpp>
@@ -354,6 +364,131 @@ struct DoubleClose : InboxModel<DoubleClose, 2, 1, 1> {
   }
 };
 
+// (6) issue 10: node reuse, refusal at once, and the inbox destroyed while threads still run.
+// Producers 0 and 1 push two items; an item whose push was refused is pushed again in the
+// SAME node (MpscQueue's thread-local cache hands a refused node straight back). Thread 2
+// closes, then pushes twice, reusing its node: both must be refused at once, without the
+// slow path (its probe counts slow-path entries). Thread 3 drains to Closed, waits until
+// every push has returned (the producers' `done` count), then destroys and poisons the inbox
+// while the producer threads are still running their epilogue.
+template <int kWorkers>
+struct ReuseAfterClose : rl::test_suite<ReuseAfterClose<kWorkers>, kWorkers + 2> {
+  static constexpr int kProducers = kWorkers + 1;  // the workers, then the closer
+  static constexpr int kPushes = 2;
+  static constexpr const char* kTag = "[reuse_after_close] ";
+  static constexpr Messages kMsg = HANDOFF_INBOX_MESSAGES("reuse_after_close");
+
+  MpscInbox* box = nullptr;
+  void* box_mem = nullptr;
+  Item* nodes[kProducers][kPushes] = {};  // nodes[p][1] is used only if push 0 was accepted
+  int result[kProducers][kPushes] = {};   // 1 Pushed, 2 Closed
+  Item* used[kProducers][kPushes] = {};   // the node each push used
+  int pops[kProducers][kPushes] = {};
+  int next_seq[kProducers] = {};
+  handoff::sync::atomic<int> done{0};     // pushes finished, per producer thread
+  bool freed_box = false;
+
+  void before() {
+    // The inbox in Relacy's heap, aligned by hand (alignas(64) members), so that destroying
+    // and poisoning it makes any later access an ACCESS TO FREED MEMORY.
+    box_mem = rl::rl_malloc(sizeof(MpscInbox) + alignof(MpscInbox), RL_INFO);
+    void* p = box_mem;
+    std::size_t space = sizeof(MpscInbox) + alignof(MpscInbox);
+    p = std::align(alignof(MpscInbox), sizeof(MpscInbox), p, space);
+    box = std::construct_at(static_cast<MpscInbox*>(p));
+    for (int p2 = 0; p2 < kProducers; ++p2) {
+      for (int s2 = 0; s2 < kPushes; ++s2) {
+        nodes[p2][s2] = new_item();
+        nodes[p2][s2]->producer = p2;
+        nodes[p2][s2]->seq = s2;
+      }
+    }
+  }
+
+  void produce(int p, bool after_close) {
+    handoff::InboxProbe probe;
+    handoff::InboxProbe::Install install(probe);
+    Item* it = nodes[p][0];
+    bool refused = false;
+    for (int s2 = 0; s2 < kPushes; ++s2) {
+      it->seq = s2;  // the node is ours: reuse it for this item
+      it->payload(RL_INFO) = encode(p, s2);
+      used[p][s2] = it;
+      const PushResult r = box->push(it);
+      result[p][s2] = r == PushResult::Pushed ? 1 : 2;
+      if (r == PushResult::Pushed) {
+        HANDOFF_MODEL_CHECK(!refused, kMsg.accepted_after_refused);
+        HANDOFF_MODEL_CHECK(!after_close, kMsg.accepted_after_close);
+        it = nodes[p][1];  // the inbox owns the pushed node: take a fresh one
+      } else {
+        refused = true;
+        it->payload(RL_INFO) = kReclaimed;  // ours again at once: a reader would race with this
+      }
+    }
+    if (after_close) {
+      HANDOFF_MODEL_CHECK(probe.slow_paths.load(std::memory_order_relaxed) == 0,  // model bookkeeping
+                          "[reuse_after_close] a push begun after close() returned took the slow path "
+                          "(joined the chain of refused pushes: a convoy)");
+    }
+    // release: the consumer's acquire load of `done` may then destroy the inbox.
+    done.fetch_add(1, std::memory_order_release);  // pairs with the consumer's acquire load
+  }
+
+  void thread(unsigned t) {
+    if (t < static_cast<unsigned>(kWorkers)) {
+      produce(static_cast<int>(t), false);
+    } else if (t == static_cast<unsigned>(kWorkers)) {
+      box->close();
+      produce(kWorkers, true);
+    } else {
+      Poller poller(kPollLimit, kMsg.starved);
+      for (;;) {
+        const MpscInbox::Popped r = box->pop();
+        if (r.status == PopStatus::Closed) break;
+        if (r.status != PopStatus::Item) {
+          poller.again(RL_INFO);
+          continue;
+        }
+        poller.progress();
+        Item* it = static_cast<Item*>(r.node);
+        const int p = it->producer;
+        const int s2 = it->seq;
+        HANDOFF_MODEL_CHECK(it->payload(RL_INFO) == encode(p, s2), kMsg.payload);
+        HANDOFF_MODEL_CHECK(s2 == next_seq[p], kMsg.fifo);  // accepted pushes are a prefix
+        next_seq[p] = s2 + 1;
+        ++pops[p][s2];
+      }
+      HANDOFF_MODEL_CHECK(box->pop().status == PopStatus::Closed, kMsg.not_sticky);
+      // LIFETIME: every push has returned: destroy and poison the inbox now.
+      // acquire: pairs with each producer's release fetch_add after its last push.
+      while (done.load(std::memory_order_acquire) < kProducers) poller.again(RL_INFO);  // pairs with the producers' release
+      std::destroy_at(box);
+      std::memset(box_mem, 0xdd, sizeof(MpscInbox) + alignof(MpscInbox));
+      rl::rl_free(box_mem, RL_INFO);
+      freed_box = true;
+    }
+  }
+
+  void after() {
+    for (int p = 0; p < kProducers; ++p) {
+      for (int s2 = 0; s2 < kPushes; ++s2) {
+        if (result[p][s2] == 1) HANDOFF_MODEL_CHECK(pops[p][s2] == 1, kMsg.lost);
+        if (result[p][s2] == 2) HANDOFF_MODEL_CHECK(pops[p][s2] == 0, kMsg.refused_popped);
+      }
+      // Free every node (accepted ones were not freed by the consumer: a node is used by
+      // the next push of the same item list, so the test frees them all here).
+      for (int s2 = 0; s2 < kPushes; ++s2) delete_item(nodes[p][s2]);
+    }
+    if (!freed_box) {
+      std::destroy_at(box);
+      rl::rl_free(box_mem, RL_INFO);
+    }
+    bool refused_reused = false;
+    for (int p = 0; p < kWorkers; ++p) refused_reused |= result[p][0] == 2 && result[p][1] == 2;
+    if (refused_reused) model::cover(kCovRefused, "a refused node pushed again");
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -372,5 +507,10 @@ int main(int argc, char** argv) {
       "consumer_close", "consumer pops 1, closes, drains; producers (2 + 1 items) mid-push");
   run.scenario<DoubleClose>("double_close",
                             "two closers; a push after the losing close() returned is refused");
+  // The context-bound search of 2 workers takes minutes (bound 1: 9.9 M executions, ~4 min
+  // on the loaded VM): ctest searches it with one worker; random and soak use two.
+  run.scenario<ReuseAfterClose<2>, ReuseAfterClose<1>>("reuse_after_close",
+                                "2 producers reuse refused nodes; closer + 2 pushes refused at once; "
+                                "inbox destroyed + poisoned once every push returned");
   return run.finish();
 }

@@ -45,7 +45,16 @@
 //     honest wait is not reported as a livelock and a real one is reported as a failed
 //     assertion naming the loop;
 //   * checks use HANDOFF_MODEL_CHECK(cond, "[scenario] what went wrong"): the message becomes
-//     Relacy's verdict, and mutant checks match it.
+//     Relacy's verdict, and mutant checks match it;
+//   * LIFETIME (bug class 15): the scenario's owning object (the inbox, the loop's core, the
+//     deque, the executor, the channel ...) is a model::Owned<T>, and the thread that owns it
+//     calls destroy() at the first point where it believes all work is finished (typically
+//     right after a model::Join says the threads it must wait for have left). destroy() runs
+//     ~T and poisons the storage, which stays allocated (quarantined, so Relacy cannot hand it
+//     to a later allocation) until the suite is destroyed; any later operation on an
+//     rl::atomic (so every sync::atomic), rl::var or rl::mutex inside it is reported as
+//     ACCESS TO FREED MEMORY, at the line that made it. (Plain fields are not watched: Relacy
+//     only knows its own types.)
 #pragma once
 
 #include <algorithm>
@@ -62,6 +71,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 
@@ -182,6 +192,134 @@ class Poller {
   int polls_ = 0;
   int limit_;
   const char* msg_;
+};
+
+// ---- lifetime: destroy-as-soon-as-done, poisoned -------------------------------------------
+//
+//   model::Owned<MpscInbox> inbox;                 // a suite member; created in its constructor
+//   model::Join others{2};                         // the two threads the owner must wait for
+//   thread 0..1:  ... use *inbox ...; others.leave();
+//   thread 2:     ... others.await(); inbox.destroy();   // the owner: all work is done
+//   after():      checks on bookkeeping only; inbox.alive() is false
+//
+// A late access through inbox.get() / inbox-> (the pointer stays as a dangling reference,
+// which is what a real late caller would hold) fails the test with ACCESS TO FREED MEMORY.
+//
+// Why the memset: Relacy recognizes a destroyed rl::atomic/rl::var only by a
+// magic number its destructor clears, a store GCC drops as dead (-flifetime-dse). Why
+// quarantine: a freed block can be handed to a later allocation of the same size, which would
+// construct fresh, valid objects over the poison (so the block is freed only when the suite
+// is destroyed, at the end of the execution).
+template <class T>
+class Owned {
+ public:
+  Owned() = default;
+  template <class... A>
+  explicit Owned(A&&... args) {
+    create(std::forward<A>(args)...);
+  }
+  ~Owned() { release(); }
+  Owned(const Owned&) = delete;
+  Owned& operator=(const Owned&) = delete;
+
+  // Constructs T, aligned as T needs (several primitives are alignas(64)). At most once per
+  // Owned. The block comes from libc, not Relacy's heap: Relacy's free() flips a modelled coin
+  // (deferred reuse or not), which doubles every exhaustive search for nothing here — the
+  // block is quarantined and poisoned by hand, and always freed by ~Owned (what T allocates
+  // itself still goes to Relacy's heap, leak-checked).
+  template <class... A>
+  T& create(A&&... args) {
+    RL_VERIFY(raw_ == nullptr);
+    raw_ = std::malloc(sizeof(T) + alignof(T));
+    if (raw_ == nullptr) throw std::bad_alloc();
+    void* p = raw_;
+    std::size_t space = sizeof(T) + alignof(T);
+    p = std::align(alignof(T), sizeof(T), p, space);
+    obj_ = std::construct_at(static_cast<T*>(p), std::forward<A>(args)...);
+    alive_ = true;
+    return *obj_;
+  }
+
+  // The owner's "all work is finished": run ~T now and poison what is left. A second destroy()
+  // is a test bug (reported as a failed assertion). Relacy runs every modelled thread as a
+  // fiber on one OS thread and switches only inside an rl operation, so no other thread runs
+  // between the destructor and the poison.
+  void destroy(handoff::sync::relacy_detail::site l = handoff::sync::relacy_detail::site::current()) {
+    if (!alive_) {
+      ::rl::ctx().fail_test("model::Owned::destroy() of an object that is not alive",
+                            ::rl::test_result_user_assert_failed, handoff::sync::relacy_detail::info(l));
+      return;
+    }
+    alive_ = false;
+    std::destroy_at(obj_);
+    poison(obj_, sizeof(T));
+  }
+
+  bool alive() const noexcept { return alive_; }
+  // The object, alive or not: a late access through a destroyed one is what the poison catches.
+  T* get() const noexcept { return obj_; }
+  T& operator*() const noexcept { return *obj_; }
+  T* operator->() const noexcept { return obj_; }
+
+  // Fill destroyed storage with a pattern no Relacy signature has, and keep the compiler from
+  // dropping the stores (the memory is read again only by a buggy late access).
+  static void poison(void* p, std::size_t n) noexcept {
+    std::memset(p, 0xdd, n);
+    asm volatile("" : : "r"(p) : "memory");
+  }
+
+ private:
+  void release() {
+    if (raw_ == nullptr) return;
+    if (alive_) std::destroy_at(obj_);  // a scenario that never reached its owner's destroy()
+    alive_ = false;
+    std::free(raw_);
+    raw_ = nullptr;
+  }
+
+  void* raw_ = nullptr;
+  T* obj_ = nullptr;
+  bool alive_ = false;
+};
+
+// The owner's join: each of `n` threads calls leave() after its last use of the owned object;
+// the owner's await() returns once all have left. leave() and await() synchronize as a thread
+// join does: everything a leaver did happens before the owner's destroy(). The owner
+// parks on Relacy's futex model (no spurious returns), so a thread that never leaves is
+// reported as DEADLOCK. Both run with preemption disabled: the join is scaffolding, one event
+// in a real program, and the exhaustive searches need not branch inside it (with preemption
+// points here, the deque model's context-bound search grew 4x).
+class Join {
+ public:
+  explicit Join(std::uint32_t n) : left_() { left_.store(n, ::rl::mo_relaxed, RL_INFO); }
+  // True for the last thread to leave: with Join(n) over all n users and no awaiting owner,
+  // that is a reference count's "last one out destroys" (as LoopCore's shared_ptr).
+  bool leave(handoff::sync::relacy_detail::site l = handoff::sync::relacy_detail::site::current()) {
+    ::rl::context& c = ::rl::ctx();
+    ::rl::preemption_disabler pd(c);
+    // seq_cst (acq_rel would do for the join): pairs with await()'s seq_cst load, which must read
+    // the current count, as the kernel's futex compare does
+    if (left_.fetch_sub(1, ::rl::mo_seq_cst, handoff::sync::relacy_detail::info(l)) != 1) return false;
+    (void)left_.wake(c, 1 << 20, handoff::sync::relacy_detail::info(l));  // the owner, if parked
+    return true;
+  }
+  void await(handoff::sync::relacy_detail::site l = handoff::sync::relacy_detail::site::current()) {
+    ::rl::context& c = ::rl::ctx();
+    for (;;) {
+      {
+        ::rl::preemption_disabler pd(c);
+        // seq_cst: reads the current count (a stale non-zero would park forever); pairs with
+        // leave()'s seq_cst fetch_sub
+        if (left_.load(::rl::mo_seq_cst, handoff::sync::relacy_detail::info(l)) == 0) return;
+      }
+      // Parks until the last leave(): it cannot slip in between (no preemption above, and the
+      // last leaver's wake comes after its decrement).
+      (void)left_.wait(c, false, /*allow_spurious_wakeup=*/false, handoff::sync::relacy_detail::info(l));
+    }
+  }
+
+ private:
+  ::rl::atomic<std::uint32_t> left_;
 };
 
 namespace detail {

@@ -1,21 +1,18 @@
 // handoff/tests/model/thread_future_model.cpp — Relacy model tests of the REAL
-// ThreadFutureState<T> (loop/thread_future.hpp): shared/VERIFY.md bug class 9.
+// ThreadFutureState<T> (future/thread_future.hpp): shared/VERIFY.md bug class 9.
 //
-// loop/thread_future.hpp is compiled here unchanged, with the facade's Relacy backend: the
-// state word (claim / publish / WAITERS / CANCEL_REQUESTED) and the Treiber callback stack
-// are rl::atomic operations at the header's own source lines. No copy of the protocol lives
-// in this file.
-//
-// Compiling thread_future.hpp under Relacy: it includes event_loop.hpp (epoll, eventfd), which
-// compiles as is (the facade's Relacy backend defines sync::step() as a no-op: every rl
-// operation is already a scheduling point). No split of the header is needed.
+// future/thread_future.hpp is compiled here unchanged, with the facade's Relacy backend: the
+// state word (claim / publish / WAITERS / CANCEL_REQUESTED), the Treiber callback stack and
+// the consumers word of get() are rl::atomic operations at the header's own source lines. No
+// copy of the protocol lives in this file. (Since the future/ layer, no loop header is
+// compiled here at all.)
 //
 // What the tests can see:
 //   * the value slot: T is Payload, whose rl::var is written by the completer's set_value
 //     (emplace) and read by take() (the move) and by callbacks on any thread. Without a
 //     release/acquire chain from the completer's write to the read, Relacy reports a DATA
-//     RACE. The error_ / cancelled_ / taken_ fields are plain members of the header: Relacy
-//     cannot check them (README).
+//     RACE. The error_ / cancelled_ fields are plain members of the header: Relacy cannot
+//     check them (README).
 //   * callback hand-off: each callback's captured token is an rl::var the adding thread
 //     writes before add_done_callback; the callback reads it wherever it runs, so a push that
 //     does not publish the node to the completer is a DATA RACE.
@@ -44,9 +41,26 @@
 //   cancel_race              set_value(7) | cancel(), whose hook completes the future with
 //                            CancelledError | callback, wait() + take() (the ctest search
 //                            drops the callback)
+//   late_ops                 LIFETIME: the state on Relacy's heap, owned by counted
+//                            references (shared_ptr's protocol); set_value, release | wait()
+//                            + take(), release | a late cancel() and add_done_callback,
+//                            release. The last release destroys and poisons the state at once,
+//                            so anything the header does after a party let go is an ACCESS TO
+//                            FREED MEMORY, and a destructor not ordered after the others' work
+//                            a DATA RACE.
+//   throwing_move            set_value whose value's constructor throws after the claim |
+//                            cancel() (hook: set_exception(Cancelled)) | a waiter polling
+//                            done(): the future must end done, holding that exception or the
+//                            cancellation — never stuck COMPLETING (the mutant
+//                            HANDOFF_MUTANT_FUTURE_NO_UNDO removes the undo: "stuck
+//                            COMPLETING"). Heap-owned and poisoned as late_ops.
+//   get_race                 set_value(copyable) | get() as an lvalue (a copy) | get() as an
+//                            rvalue (a move): the copy never overlaps the move (DATA RACE on
+//                            the value's rl::var otherwise); each gets the value or, the copy
+//                            only after the move, a clear InvalidStateError.
 #include "relacy_main.hpp"  // first: selects the Relacy backend, includes relacy.hpp
 
-#include <handoff/loop/thread_future.hpp>
+#include <handoff/future/thread_future.hpp>
 
 namespace {
 
@@ -73,6 +87,9 @@ struct Payload {
     record->slot = this;
     record->value = x;
   }
+  // A constructor that throws: set_value's emplace throws after the claim.
+  struct Throws {};
+  Payload(Throws, SlotRecord*) { throw std::runtime_error("model: Payload's constructor threw"); }
   Payload(Payload&& o) noexcept {
     v(RL_INFO) = o.v(RL_INFO);  // take(): the consumer's read of the slot
   }
@@ -195,7 +212,7 @@ struct FutureModel : rl::test_suite<Derived, kThreads> {
     } catch (const CancelledError&) {
       HANDOFF_MODEL_CHECK(state.cancelled(), msg("take() threw CancelledError, not cancelled"));
     } catch (const InvalidStateError&) {
-      HANDOFF_MODEL_CHECK(false, msg("take() said the value was already taken"));
+      HANDOFF_MODEL_CHECK(false, msg("take() said the value was already moved out"));
     }
   }
 
@@ -306,6 +323,230 @@ struct CancelRace : FutureModel<CancelRace<kCallback>, 3> {
   }
 };
 
+
+// ---- lifetime: the state destroyed the moment the last party lets go ------------------------
+
+// The state on Relacy's heap, owned by counted references with shared_ptr's protocol (each
+// party holds one; release() is an acq_rel decrement; the last one destroys). The destroyed
+// state is poisoned before it is freed: Relacy recognizes a freed rl::atomic only by a magic
+// number its destructor clears, a store GCC may drop as dead (relacy_main.hpp), so a later
+// access by the header fails the check and is reported as ACCESS TO FREED MEMORY.
+template <class State>
+class Shared {
+ public:
+  explicit Shared(int parties) : refs_(parties) {
+    state_ = std::construct_at(static_cast<State*>(rl::rl_malloc(sizeof(State), RL_INFO)));
+  }
+  State& operator*() const { return *state_; }
+  State* operator->() const { return state_; }
+  // One party lets go; true if it was the last (the state is gone).
+  bool release() {
+    // acq_rel, as shared_ptr: each party's work happens before the destruction.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return false;  // pairs with the other releases
+    std::destroy_at(state_);
+    std::memset(static_cast<void*>(state_), 0xdd, sizeof(State));
+    rl::rl_free(state_, RL_INFO);
+    return true;
+  }
+
+ private:
+  State* state_;
+  handoff::sync::atomic<int> refs_;  // the facade: an rl::atomic here
+};
+
+// Coverage slots of the scenarios below (each scenario starts with fresh counters).
+enum LifetimeCover {
+  kCovLastIsCompleter = 0,  // the completer's release destroyed the state
+  kCovLastIsOwner,          // the waiter (the owner) destroyed it
+  kCovLastIsLate,           // the late canceller / callback adder destroyed it
+  kCovLateCancelWon,        // the late cancel() won the race with set_value
+  kCovLateCallbackOnAdder,  // the late callback found the stack closed and ran on its adder
+  kCovMoveThrew = 0,        // throwing_move: the constructor threw after the claim
+  kCovCancelFirst,          // throwing_move: the cancel claimed first; set_value lost
+  kCovCopyThenMove = 0,     // get_race: the copy and the move both got the value
+  kCovMovedBeforeCopy,      // get_race: the copy came after the move: InvalidStateError
+};
+
+// (4) late_ops: see the header comment. kCancel: the late party also cancels (the ctest
+// search leaves the cancel out: 5.8 M executions with it).
+template <bool kCancel>
+struct LateOps : rl::test_suite<LateOps<kCancel>, 3> {
+  static constexpr const char* kTag = "[late_ops]";
+  Shared<ThreadFutureState<Payload>>* st = nullptr;
+  SlotRecord record;
+  rl::var<int> token;
+  int callback_runs = 0;
+  int callback_on_adder = 0;
+  int completions = 0;
+  int last = -1;  // which thread destroyed the state
+  bool cancel_true = false;
+
+  void before() {
+    st = new Shared<ThreadFutureState<Payload>>(3);
+    (*st)->set_cancel_hook([this] {
+      const bool won = (*st)->set_exception(std::make_exception_ptr(CancelledError("model: late cancel")));
+      if (won) ++completions;
+      return won;
+    });
+  }
+  void let_go(unsigned t) {
+    if (st->release()) last = static_cast<int>(t);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {  // the completer: holds its reference across set_value, as every producer does
+      if ((*st)->set_value(42, &record)) ++completions;
+      let_go(t);
+    } else if (t == 1) {  // the owner: sees the work done, takes the outcome, lets go at once
+      (*st)->wait();
+      HANDOFF_MODEL_CHECK((*st)->done(), "[late_ops] wait() returned before the future was done");
+      try {
+        Payload p = (*st)->take();
+        HANDOFF_MODEL_CHECK(p.v(RL_INFO) == 42, "[late_ops] take() returned another value");
+      } catch (const CancelledError&) {
+        HANDOFF_MODEL_CHECK((*st)->cancelled(), "[late_ops] CancelledError from a future not cancelled");
+      }
+      let_go(t);
+    } else {  // late operations on a future that may be done and whose owner may be gone
+      token(RL_INFO) = 7;  // published to the callback by the push (or run here)
+      if (kCancel) cancel_true = (*st)->cancel();
+      (*st)->add_done_callback([this, t] {
+        HANDOFF_MODEL_CHECK(token(RL_INFO) == 7, "[late_ops] callback token not what its adder wrote");
+        ++callback_runs;
+        if (rl::thread_index() == t) ++callback_on_adder;
+      });
+      let_go(t);
+    }
+  }
+  void after() {
+    HANDOFF_MODEL_CHECK(completions == 1, "[late_ops] not exactly one completion");
+    HANDOFF_MODEL_CHECK(callback_runs == 1, "[late_ops] the late done callback did not run exactly once");
+    HANDOFF_MODEL_CHECK(last >= 0, "[late_ops] the state was never destroyed (a reference leaked)");
+    if (cancel_true) model::cover(kCovLateCancelWon, "late cancel won");
+    if (callback_on_adder) model::cover(kCovLateCallbackOnAdder, "late callback ran on its adder");
+    model::cover(kCovLastIsCompleter + (last < 0 ? 0 : last),
+                 last == 0 ? "completer destroyed it" : last == 1 ? "owner destroyed it" : "late party destroyed it");
+    delete st;
+    st = nullptr;
+  }
+};
+
+// (5) throwing_move: see the header comment. The waiter polls done() with a bound, so a
+// future left COMPLETING is reported by name. kCancel: the rival completer is cancel() and its
+// hook; the ctest search calls set_exception(Cancelled) directly, the same claim race with
+// fewer steps (651 k executions with cancel(), far fewer without).
+template <bool kCancel>
+struct ThrowingMove : rl::test_suite<ThrowingMove<kCancel>, 3> {
+  static constexpr const char* kTag = "[throwing_move]";
+  Shared<ThreadFutureState<Payload>>* st = nullptr;
+  SlotRecord record;
+  bool set_value_returned = false;
+  bool set_value_threw = false;
+  bool hook_won = false;
+  int last = -1;
+
+  void before() {
+    st = new Shared<ThreadFutureState<Payload>>(3);
+    (*st)->set_cancel_hook([this] {
+      hook_won = (*st)->set_exception(std::make_exception_ptr(CancelledError("model: cancel")));
+      return hook_won;
+    });
+  }
+  void let_go(unsigned t) {
+    if (st->release()) last = static_cast<int>(t);
+  }
+  void thread(unsigned t) {
+    if (t == 0) {
+      try {
+        set_value_returned = (*st)->set_value(Payload::Throws{}, &record);
+      } catch (const std::runtime_error&) {
+        set_value_threw = true;  // the claim was not undone: the waiter below reports it
+      }
+      let_go(t);
+    } else if (t == 1) {
+      if (kCancel) {
+        (void)(*st)->cancel();
+      } else {
+        hook_won = (*st)->set_exception(std::make_exception_ptr(CancelledError("model: rival")));
+      }
+      let_go(t);
+    } else {
+      // A bounded poll, not wait(): a future left COMPLETING is then reported by name.
+      model::Poller poll(40,
+                         "[throwing_move] future stuck COMPLETING: the value's constructor threw after "
+                         "set_value's claim and nothing completed the future");
+      while (!(*st)->done()) poll.again(RL_INFO);
+      bool threw_value_error = false;
+      bool threw_cancelled = false;
+      try {
+        (void)(*st)->take();
+      } catch (const CancelledError&) {
+        threw_cancelled = true;
+      } catch (const std::runtime_error& e) {
+        threw_value_error = std::strcmp(e.what(), "model: Payload's constructor threw") == 0;
+      }
+      HANDOFF_MODEL_CHECK(threw_value_error != threw_cancelled,
+                          "[throwing_move] take() neither rethrew the constructor's exception nor CancelledError");
+      HANDOFF_MODEL_CHECK(threw_cancelled == (*st)->cancelled(), "[throwing_move] cancelled() disagrees with take()");
+      let_go(t);
+    }
+  }
+  void after() {
+    HANDOFF_MODEL_CHECK(!set_value_threw, "[throwing_move] set_value let the constructor's exception escape");
+    HANDOFF_MODEL_CHECK(set_value_returned != hook_won, "[throwing_move] not exactly one completion");
+    HANDOFF_MODEL_CHECK(last >= 0, "[throwing_move] the state was never destroyed (a reference leaked)");
+    if (set_value_returned) model::cover(kCovMoveThrew, "constructor threw after the claim");
+    if (hook_won) model::cover(kCovCancelFirst, "cancel claimed first");
+    delete st;
+    st = nullptr;
+  }
+};
+
+// A copyable value: the copy reads the source's rl::var, the move writes it (it empties the
+// source), so a copy overlapping a move is a DATA RACE.
+struct Copyable {
+  rl::var<int> v;
+  explicit Copyable(int x) { v(RL_INFO) = x; }
+  Copyable(const Copyable& o) { v(RL_INFO) = o.v(RL_INFO); }
+  Copyable(Copyable&& o) noexcept {
+    v(RL_INFO) = o.v(RL_INFO);
+    o.v(RL_INFO) = -1;  // moved from
+  }
+  Copyable& operator=(const Copyable&) = delete;
+  Copyable& operator=(Copyable&&) = delete;
+};
+
+// (6) get_race: see the header comment. read() is get() on an lvalue, take() on an rvalue.
+struct GetRace : rl::test_suite<GetRace, 3> {
+  static constexpr const char* kTag = "[get_race]";
+  ThreadFutureState<Copyable> state;
+  bool copied = false;
+  bool copy_refused = false;
+
+  void thread(unsigned t) {
+    if (t == 0) {
+      HANDOFF_MODEL_CHECK(state.set_value(5), "[get_race] the only set_value returned false");
+    } else if (t == 1) {
+      state.wait();
+      try {
+        Copyable c = state.read();
+        HANDOFF_MODEL_CHECK(c.v(RL_INFO) == 5, "[get_race] the copy is not the value");
+        copied = true;
+      } catch (const InvalidStateError&) {
+        copy_refused = true;  // the move came first: a clear error, no moved-from value
+      }
+    } else {
+      state.wait();
+      Copyable m = state.take();  // the only mover: never refused
+      HANDOFF_MODEL_CHECK(m.v(RL_INFO) == 5, "[get_race] the moved-out value is not the value");
+    }
+  }
+  void after() {
+    HANDOFF_MODEL_CHECK(copied != copy_refused, "[get_race] the copier neither got the value nor an error");
+    if (copied) model::cover(kCovCopyThenMove, "copy and move both got the value");
+    if (copy_refused) model::cover(kCovMovedBeforeCopy, "copy after the move: InvalidStateError");
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -326,5 +567,15 @@ int main(int argc, char** argv) {
       "cancel_race",
       "set_value | cancel() (hook: set_exception(Cancelled)) | callback (search: none) + "
       "wait() + take()");
+  run.scenario<LateOps<true>, LateOps<false>>(
+      "late_ops",
+      "set_value, release | wait()+take(), release | late cancel() (search: none) + "
+      "add_done_callback, release: the last release destroys and poisons the state");
+  run.scenario<ThrowingMove<true>, ThrowingMove<false>>(
+      "throwing_move",
+      "set_value whose constructor throws after the claim | cancel() (search: set_exception) | "
+      "poll done() + take(): done with that exception or cancelled, never stuck COMPLETING");
+  run.scenario<GetRace>(
+      "get_race", "set_value(copyable) | get() as a copy | get() as a move: never overlapping");
   return run.finish();
 }

@@ -31,6 +31,12 @@
 //     and refutes it (a late claim needs no cancelled sleep; README has the history).
 //   * the payload handed through the inbox (rl::var: a missing release/acquire is a DATA
 //     RACE), per-producer FIFO, nothing lost.
+//   * lifetime: the inbox and the gate live in one Core, a model::Owned (relacy_main.hpp),
+//     shared as the real LoopCore is (a reference count: the loop and every poster hold one).
+//     Each thread drops its reference right after its last use — the loop as soon as it is
+//     idle or stopped, a producer right after its last claim_wake() — and the last one out
+//     drops the leftover items (stop_request) and destroys the Core at once, poisoned. A
+//     claim_wake() or push still touching the core after that is ACCESS TO FREED MEMORY.
 //
 // Scenarios (README.md has the counts and times):
 //   one_producer         1 producer x 2 items (its second push races the loop's sleep)
@@ -86,25 +92,10 @@ constexpr int encode(int producer, int seq) { return 1000 + producer * 100 + seq
 // loop reports a livelock: that wait is bounded by one producer's next step.
 constexpr int kPollLimit = 100;
 
-// MpscInbox and WakeGate have alignas(64) members; Relacy allocates a test suite with malloc
-// (16-byte alignment), so they live in storage aligned by hand.
-template <class T>
-class Aligned {
- public:
-  Aligned() {
-    void* p = raw_;
-    std::size_t space = sizeof raw_;
-    p = std::align(alignof(T), sizeof(T), p, space);
-    obj_ = std::construct_at(static_cast<T*>(p));
-  }
-  ~Aligned() { std::destroy_at(obj_); }
-  Aligned(const Aligned&) = delete;
-  Aligned& operator=(const Aligned&) = delete;
-  T& get() { return *obj_; }
-
- private:
-  unsigned char raw_[sizeof(T) + alignof(T)];
-  T* obj_;
+// The loop's shared core as the model sees it (LoopCore: the inbox and the gate, ref-counted).
+struct Core {
+  MpscInbox inbox;
+  WakeGate gate;
 };
 
 // Coverage slots (model::cover): paths each run reached, counted once per execution.
@@ -150,8 +141,8 @@ struct WakeModel : rl::test_suite<Derived, kThreads> {
   static constexpr int kOthers = static_cast<int>(kThreads) - 1;  // every thread but the loop
   static constexpr unsigned kLoop = kThreads - 1;
 
-  Aligned<MpscInbox> box;
-  Aligned<WakeGate> gate_storage;
+  model::Owned<Core> core;
+  model::Join refs{kThreads};  // one reference per thread: the last one out destroys the core
   sync::atomic<std::uint32_t> eventfd{0};    // the model eventfd: producers add, the loop resets
   sync::atomic<std::uint32_t> finished{0};   // threads other than the loop that have finished
   sync::atomic<std::uint32_t> stop_flag{0};  // LoopCore::stop_requested (stop_request only)
@@ -175,11 +166,12 @@ struct WakeModel : rl::test_suite<Derived, kThreads> {
   bool woken = false;
   char failure[200] = "";  // a formatted verdict (Relacy copies the message)
 
-  MpscInbox& inbox() { return box.get(); }
-  WakeGate& gate() { return gate_storage.get(); }
+  MpscInbox& inbox() { return core->inbox; }
+  WakeGate& gate() { return core->gate; }
   static const Messages& msg() { return Derived::kMsg; }
 
   void before() {
+    core.create();
     for (int p = 0; p < kProducers; ++p) {
       for (int s = 0; s < Derived::kPlan[p]; ++s) {
         Item* it = new_item();
@@ -224,6 +216,20 @@ struct WakeModel : rl::test_suite<Derived, kThreads> {
   void finish_thread() {
     // release: the loop's acquire load of `finished` then sees this thread's eventfd write.
     finished.fetch_add(1, std::memory_order_release);  // test bookkeeping; the primitive under test provides the ordering
+    unref();
+  }
+
+  // Drop this thread's reference right after its last use of the core; the last one out drops
+  // what is still queued (a stopped loop may leave items: ~LoopCore drops them; no producer
+  // runs any more, so pop sees every link) and destroys the core at once, poisoned.
+  void unref() {
+    if (!refs.leave()) return;
+    for (;;) {
+      const MpscInbox::Popped r = inbox().pop();
+      if (r.status != PopStatus::Item) break;
+      take(static_cast<Item*>(r.node));
+    }
+    core.destroy();
   }
 
   void take(Item* it) {
@@ -328,18 +334,13 @@ struct WakeModel : rl::test_suite<Derived, kThreads> {
   }
 
   void after() {
+    HANDOFF_MODEL_CHECK(!core.alive(), "[lifetime] the last reference did not destroy the core");
     if (!Derived::kStopper) {
       for (int p = 0; p < kProducers; ++p) {
         HANDOFF_MODEL_CHECK(popped_of[p] == Derived::kPlan[p], msg().lost);
       }
     } else {
-      // The loop stopped (or idled) with items possibly still queued: free them (no producer
-      // is running any more, so pop sees every link).
-      for (;;) {
-        const MpscInbox::Popped r = inbox().pop();
-        if (r.status != PopStatus::Item) break;
-        take(static_cast<Item*>(r.node));
-      }
+      // The loop stopped (or idled) with items possibly still queued: unref() dropped them.
       HANDOFF_MODEL_CHECK(popped == total_pushed, msg().lost);
     }
     HANDOFF_MODEL_CHECK(signals <= sleeps, msg().coalescing);
@@ -373,6 +374,7 @@ struct OneProducer : WakeModel<OneProducer<kItems, kStrict>, 2, 1, 2> {
   void thread(unsigned t) {
     if (t == this->kLoop) {
       this->loop();
+      this->unref();
     } else {
       this->produce(0);
       this->finish_thread();
@@ -392,6 +394,7 @@ struct TwoProducers : WakeModel<TwoProducers<kItems0, kItems1>, 3, 2, 2> {
   void thread(unsigned t) {
     if (t == this->kLoop) {
       this->loop();
+      this->unref();
     } else {
       this->produce(static_cast<int>(t));
       this->finish_thread();
@@ -409,6 +412,7 @@ struct StopRequest : WakeModel<StopRequest, 3, 1, 1> {
     if (t == kLoop) {
       loop();
       HANDOFF_MODEL_CHECK(stopped, "[stop_request] the loop went idle without seeing the stop");
+      unref();
     } else if (t == 0) {
       produce(0);
       finish_thread();

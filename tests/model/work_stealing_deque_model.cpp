@@ -17,8 +17,11 @@
 //   * order: a thief's successive takes have increasing ids (FIFO end); the owner's successive
 //     pops without a push in between have decreasing ids (LIFO end);
 //   * memory: the deque's buffers live in Relacy's heap (its replacement operator new), so a
-//     retired buffer that is leaked or freed twice is reported (the suite, and with it the
-//     deque, is destroyed at the end of every execution).
+//     retired buffer that is leaked or freed twice is reported;
+//   * lifetime: the deque is a model::Owned (relacy_main.hpp). The owner, once its last pop
+//     answered empty, joins the thieves (each leaves after its last steal) and destroys the
+//     deque at once, poisoned: a steal still touching it, or its buffers, after that is ACCESS
+//     TO FREED MEMORY (a retired or current buffer freed by the destructor is Relacy's free).
 //
 // Scenarios (docs/work_stealing_deque.md has counts and times):
 //   push_push_pop   owner: push 0, push 1, pop, drain   | thief: 2 steal attempts
@@ -52,26 +55,6 @@ using Deque = WorkStealingDeque<Item*>;
 
 constexpr int encode(int id) { return 100 + id; }
 
-// WorkStealingDeque has alignas(64) members; Relacy allocates a test suite with malloc
-// (16-byte alignment), so the deque lives in storage aligned by hand (as in the inbox model).
-class AlignedDeque {
- public:
-  explicit AlignedDeque(std::size_t capacity) {
-    void* p = raw_;
-    std::size_t space = sizeof raw_;
-    p = std::align(alignof(Deque), sizeof(Deque), p, space);
-    deque_ = std::construct_at(static_cast<Deque*>(p), capacity);
-  }
-  ~AlignedDeque() { std::destroy_at(deque_); }
-  AlignedDeque(const AlignedDeque&) = delete;
-  AlignedDeque& operator=(const AlignedDeque&) = delete;
-  Deque& get() { return *deque_; }
-
- private:
-  unsigned char raw_[sizeof(Deque) + alignof(Deque)];
-  Deque* deque_;
-};
-
 struct Messages {
   const char* twice;
   const char* lost;
@@ -97,7 +80,8 @@ enum CoverSlot { kCovRetry, kCovThiefTook, kCovOwnerTookAll, kCovThiefEmptyFirst
 // Shared machinery. Derived provides kMsg, kCapacity, kItems and thread(t) built from these.
 template <class Derived, rl::thread_id_t kThreads, int kItems>
 struct DequeModel : rl::test_suite<Derived, kThreads> {
-  AlignedDeque box{Derived::kCapacity};
+  model::Owned<Deque> box{Derived::kCapacity};
+  model::Join thieves{kThreads - 1};  // the owner's join before it destroys the deque
   Item items[kItems];
   int taken[kItems] = {};      // plain: every modelled thread is a fiber on one OS thread
   int pushed = 0;              // owner's count
@@ -107,7 +91,7 @@ struct DequeModel : rl::test_suite<Derived, kThreads> {
   bool thief_took = false;
   bool thief_empty_first = false;
 
-  Deque& deque() { return box.get(); }
+  Deque& deque() { return *box; }
   static const Messages& msg() { return Derived::kMsg; }
 
   // Owner only.
@@ -143,6 +127,12 @@ struct DequeModel : rl::test_suite<Derived, kThreads> {
     }
   }
 
+  // The owner, after its last pop: join the thieves, then destroy the deque at once.
+  void retire() {
+    thieves.await();
+    box.destroy();
+  }
+
   // Thief `t`: `attempts` calls of steal; an Empty answer yields first.
   void steal_attempts(unsigned t, int attempts) {
     for (int i = 0; i < attempts; ++i) {
@@ -163,6 +153,7 @@ struct DequeModel : rl::test_suite<Derived, kThreads> {
   }
 
   void after() {
+    HANDOFF_MODEL_CHECK(!box.alive(), "[lifetime] the owner never destroyed the deque");
     for (int id = 0; id < pushed; ++id) HANDOFF_MODEL_CHECK(taken[id] == 1, msg().lost);
     if (saw_retry) model::cover(kCovRetry, "a Retry");
     if (thief_took) model::cover(kCovThiefTook, "a thief's take");
@@ -182,8 +173,10 @@ struct PushPushPop : DequeModel<PushPushPop, 2, 2> {
       push_next();
       pop_one();
       drain();
+      retire();
     } else {
       steal_attempts(t, 2);
+      thieves.leave();
     }
   }
 };
@@ -198,8 +191,10 @@ struct LastElement : DequeModel<LastElement, 2, 1> {
       push_next();
       pop_one();
       pop_one();  // nothing left: must answer nullopt
+      retire();
     } else {
       steal_attempts(t, 2);
+      thieves.leave();
     }
   }
 };
@@ -215,8 +210,10 @@ struct TwoThieves : DequeModel<TwoThieves, 3, 3> {
       push_next();
       pop_one();
       drain();
+      retire();
     } else {
       steal_attempts(t, 2);
+      thieves.leave();
     }
   }
 };
@@ -236,8 +233,10 @@ struct Resize : DequeModel<Resize, 2, 3> {
       HANDOFF_MODEL_CHECK(cap == 4 || cap == 2, kMsg.grew);
       if (cap == 4) model::cover(kCovGrew, "a grow");
       drain();
+      retire();
     } else {
       steal_attempts(t, 2);
+      thieves.leave();
     }
   }
 };
@@ -255,8 +254,10 @@ struct ResizeMore : DequeModel<ResizeMore, 2, 5> {
       HANDOFF_MODEL_CHECK(deque().capacity() >= 4, kMsg.grew);
       model::cover(kCovGrew, "a grow");
       drain();
+      retire();
     } else {
       steal_attempts(t, 2);
+      thieves.leave();
     }
   }
 };
