@@ -53,12 +53,15 @@ class MapResults {
     ThreadFuture<R>& f = futures_[next_];
     if (deadline_) {
       const auto left = *deadline_ - clock::now();
-      if (!f.wait_for(left > clock::duration::zero() ? left : clock::duration::zero())) {
+      if (!f.state()->wait_for(left > clock::duration::zero() ? left : clock::duration::zero(),
+                               "MapResults::next()")) {
         cancel_rest();
         next_ = futures_.size();
         timed_out_ = true;
         throw TimeoutError("Executor::map(): the results were not ready by the deadline");
       }
+    } else {
+      f.state()->wait("MapResults::next()");  // an error on a loop thread names this call
     }
     ++next_;
     return std::move(f).get();  // each result is read once: moved out, not copied

@@ -11,7 +11,8 @@
 //                                                                        semaphore.hpp, queue.hpp
 //   fds, sockets  wait_readable/writable, sock_accept/connect/recv/      fd.hpp
 //                 sendall
-//   threads       Channel<T> (thread <-> coroutine)                      channel.hpp
+//   threads       Channel<T> (thread <-> coroutine); LoopThread (a loop   channel.hpp,
+//                 in its own thread, shut down cancel-then-close)        loop_thread.hpp
 //   errors        every error type, Callback                             errors.hpp, callback.hpp
 //
 // "Loop side" means what lives in loop/: the executor (ThreadPoolExecutor, run_in_executor,
@@ -28,6 +29,7 @@
 #include "future.hpp"
 #include "gather.hpp"
 #include "lock.hpp"
+#include "loop_thread.hpp"
 #include "queue.hpp"
 #include "run.hpp"
 #include "semaphore.hpp"

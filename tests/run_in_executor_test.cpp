@@ -317,3 +317,20 @@ TEST_CASE("errors name the call the user made: run_in_executor / to_thread, not 
     CHECK_THAT(std::string(e.what()), Catch::Contains("to_thread(): no running event loop"));
   }
 }
+
+TEST_CASE("MapResults::next() on a loop thread names itself, not ThreadFuture::get()", "[run_in_executor][messages]") {
+  ThreadPoolExecutor pool(1);
+  auto gate = std::make_shared<Gate>();
+  const std::string m = run([&]() -> Task<std::string> {
+    auto results = pool.map([gate](int x) { return gate->wait() ? x : -1; }, std::vector<int>{1});
+    std::string what;
+    try {
+      results.next();
+    } catch (const InvalidStateError& e) {
+      what = e.what();
+    }
+    gate->open();
+    co_return what;
+  }());
+  CHECK_THAT(m, Catch::Contains("MapResults::next() would block the event loop"));
+}

@@ -156,9 +156,11 @@ std::string message_of(F&& f) {
 
 TEST_CASE("loop.hpp alone gives every loop-side facility", "[umbrella]") {
   CHECK(run(every_facility()) == 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 11 + 12 + 13 + 14);
-  // run_coroutine_threadsafe from this thread to a loop in another.
-  BackgroundLoop bg;
-  CHECK(run_coroutine_threadsafe(value(15), bg.loop).get() == 15);
+  // run_coroutine_threadsafe from this thread to a loop in another: a LoopThread's.
+  LoopThread lt("umbrella");
+  CHECK(run_coroutine_threadsafe(value(15), lt.loop()).get() == 15);
+  lt.stop();
+  CHECK(lt.loop().is_closed());  // cancel-then-close ran on its thread, which stop() joined
 }
 
 TEST_CASE("NDEBUG with -DHANDOFF_LOOP_THREAD_CHECKS=1: a wrong-thread call throws", "[threadcheck]") {
@@ -250,4 +252,50 @@ TEST_CASE("Future::exception() and result(), as asyncio.Future", "[future]") {
   CHECK_THROWS_AS(cancelled.exception(), CancelledError);
   CHECK_THROWS_AS(cancelled.result(), CancelledError);
   loop.close();
+}
+
+TEST_CASE("ThreadFuture::exception() and get(), as concurrent.futures.Future", "[future]") {
+  auto st = std::make_shared<ThreadFutureState<std::string>>();
+  ThreadFuture<std::string> f(st);
+  SECTION("a value: exception() waits for it, returns nullptr and leaves the value for get()") {
+    std::thread completer([st] { st->set_value("v"); });
+    CHECK(f.exception() == nullptr);  // blocks until done, whichever thread gets there first
+    CHECK(f.get() == "v");
+    completer.join();
+  }
+  SECTION("an exception: the same one every time; get() rethrows it") {
+    st->set_exception(std::make_exception_ptr(std::runtime_error("boom")));
+    std::exception_ptr e = f.exception();
+    REQUIRE(e != nullptr);
+    CHECK_THROWS_WITH(std::rethrow_exception(e), "boom");
+    CHECK(f.exception() == e);
+    CHECK_THROWS_WITH(f.get(), "boom");
+  }
+  SECTION("cancelled: exception() throws CancelledError, with its message") {
+    st->set_exception(std::make_exception_ptr(CancelledError("stop it")));
+    CHECK(f.cancelled());
+    CHECK_THROWS_AS(f.exception(), CancelledError);
+    CHECK_THROWS_WITH(f.exception(), Catch::Contains("stop it"));
+  }
+  SECTION("pending with a timeout: TimeoutError naming exception(timeout); the future stays valid") {
+    CHECK_THROWS_AS(f.exception(1ms), TimeoutError);
+    CHECK_THROWS_WITH(f.exception(1ms), Catch::Contains("ThreadFuture::exception(timeout)"));
+    st->set_value("late");
+    CHECK(f.exception(1ms) == nullptr);
+    CHECK(f.get() == "late");
+  }
+  SECTION("on a loop thread: a pending future's blocking calls throw, naming the call; a done one never blocks") {
+    run([&]() -> Task<void> {
+      CHECK_THROWS_WITH(f.exception(), Catch::Contains("ThreadFuture::exception() would block the event loop"));
+      CHECK_THROWS_WITH(f.exception(1s), Catch::Contains("ThreadFuture::exception(timeout) would block"));
+      CHECK_THROWS_WITH(f.get(), Catch::Contains("ThreadFuture::get() would block"));
+      CHECK_THROWS_WITH(f.get(1s), Catch::Contains("ThreadFuture::get(timeout) would block"));
+      CHECK_THROWS_WITH(f.wait(), Catch::Contains("ThreadFuture::wait() would block"));
+      CHECK_THROWS_WITH(f.wait_for(1s), Catch::Contains("ThreadFuture::wait_for() would block"));
+      st->set_value("done");
+      CHECK(f.exception() == nullptr);  // done: no wait, so allowed on the loop thread
+      CHECK(f.get() == "done");
+      co_return;
+    }());
+  }
 }
