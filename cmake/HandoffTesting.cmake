@@ -41,6 +41,22 @@ function(handoff_add_stress_test name)
   handoff_soak_properties(stress.${name})
 endfunction()
 
+# handoff_add_unit_mutant(<check> <source> <MACRO> EXPECT <regex> ARGS <args...>) : a unit-test
+# binary built from tests/<source> with -D<MACRO> (a HANDOFF_MUTANT_* switch), target
+# <source-stem>_mutant_<check>, and the mutant check mutant.<check> that runs it with <args>
+# and must see <regex>.
+function(handoff_add_unit_mutant check source macro)
+  cmake_parse_arguments(U "" "EXPECT" "ARGS" ${ARGN})
+  handoff_catch_main()
+  get_filename_component(stem ${source} NAME_WE)
+  set(target ${stem}_mutant_${check})
+  string(REPLACE "." "_" target ${target})
+  add_executable(${target} ${source})
+  target_compile_definitions(${target} PRIVATE ${macro})
+  target_link_libraries(${target} PRIVATE handoff_catch_main Catch2::Catch2 handoff::handoff handoff_dev)
+  handoff_add_mutant_check(${check} EXPECT "${U_EXPECT}" COMMAND $<TARGET_FILE:${target}> ${U_ARGS})
+endfunction()
+
 # handoff_add_mutant_check(<test-name> EXPECT <regex> COMMAND <cmd...>) : a check that must
 # FAIL with the expected diagnostic: passes only when the command exits non-zero AND its
 # output matches EXPECT. A crash or an unrelated failure does not count as catching a mutant.

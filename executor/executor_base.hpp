@@ -12,6 +12,7 @@
 #include <functional>
 #include <iterator>
 #include <optional>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -19,9 +20,60 @@
 
 #include "../future/errors.hpp"
 #include "../future/thread_future.hpp"
+#include "../primitives/deadline.hpp"
+#include "../primitives/per_thread_counter.hpp"
 #include "job.hpp"
 
 namespace handoff {
+
+namespace detail {
+// TEST SEAMS (null in production; thread-local: only the thread that sets one is affected).
+// t_submit_pushed_hook: submit() calls it once the job is queued (runnable) and before the
+// submitter's remaining work on the pool (ThreadPoolExecutor: after_push's notify and spawn;
+// MutexThreadPool: after its unlock, before its notify). t_destroy_waits_hook:
+// a pool's destructor calls it while it waits for a submit still in flight.
+// tests/executor_test.cpp holds a submit there while its job runs and the owner destroys the
+// pool ("lifetime: ...").
+inline thread_local void (*t_submit_pushed_hook)() = nullptr;
+inline thread_local void (*t_destroy_waits_hook)() = nullptr;
+
+// An outside submit in flight: counted finished (a release store on this thread's own slot
+// of `finished`, no shared RMW) when the submit leaves, by return or by throw. Its last
+// access to the pool; wait_for_submitters() reads it with acquire before the memory goes.
+// The thread's slot must exist already (finished.add(0) before the job was queued), so the
+// count cannot allocate (or throw) here.
+class SubmitInFlight {
+ public:
+  explicit SubmitInFlight(PerThreadCounter* finished) noexcept : finished_(finished) {}
+  SubmitInFlight(const SubmitInFlight&) = delete;
+  SubmitInFlight& operator=(const SubmitInFlight&) = delete;
+  ~SubmitInFlight() {
+    if (finished_ != nullptr) finished_->add_release(1);
+  }
+
+ private:
+  PerThreadCounter* finished_;
+};
+
+// A pool's destructor, once shut down and joined: wait until every outside submit that entered
+// (counted in `entered` before its job was queued) has left (`finished`, SubmitInFlight). Why
+// it sees every submit that matters: the owner destroys the pool after it saw the submitted
+// jobs finish (a future's get(), a join), and each submit counted its entry before its push,
+// so the entry happens before the destruction. Reading every finished count BEFORE every
+// entry count, sum(finished) == sum(entered) means each thread had no submit in flight at its
+// finished read (per thread, finished <= entered at all times; both only grow). A submit with
+// no such ordering (one racing the destructor) is the caller's use-after-destroy, as for any
+// object. Short: a submit in flight is only finishing its notify (or its thread start).
+inline void wait_for_submitters(const PerThreadCounter& entered, const PerThreadCounter& finished) noexcept {
+  for (;;) {
+    const std::uint64_t f = finished.read_acquire();  // first (see above)
+    const std::uint64_t e = entered.read();
+    if (f == e) return;
+    if (t_destroy_waits_hook != nullptr) t_destroy_waits_hook();  // test seam
+    std::this_thread::yield();
+  }
+}
+}  // namespace detail
 
 // The results of map(): an input range whose elements are the jobs' results, in input order.
 // One deadline for the whole iteration (as concurrent.futures): reading an element that is
@@ -139,8 +191,7 @@ class ExecutorBase {
   template <class F, class Range, class Rep, class Period>
   auto map(F fn, const Range& inputs, std::chrono::duration<Rep, Period> timeout) {
     return map_impl(std::move(fn), inputs,
-                    std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
+                    detail::deadline_after(timeout));  // saturated: hours::max() waits
   }
 
  private:

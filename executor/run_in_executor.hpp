@@ -30,13 +30,17 @@
 //  * job running: it is not interrupted. The task resumes with CancelledError only after the
 //    job returns — the job may still reference the coroutine's frame (arguments captured by
 //    reference) — and the job's result is discarded.
+//  * job done before the task reaches its co_await: the await does not suspend (it finds the
+//    future done) and the task takes the value; a cancel posted from another thread in the
+//    meantime runs after the task finished and returns false (asyncio would deliver it).
 //  * run_in_executor_detached(): for a job that owns all its data (captures by value only):
 //    the task resumes with CancelledError at once; the job finishes on its own and its
 //    result is discarded.
 //
 // LOOP CLOSED while a job runs: its completion's post is refused (counted in the loop's
 // `refused`), the task was already completed with LoopClosedError by close(); nothing touches
-// the closed or destroyed loop (the post goes through the ref-counted core).
+// the closed or destroyed loop (the post goes through the ref-counted core). (A job that
+// finished before close() on a stopped loop had its post accepted; close() drops it.)
 //
 // DEFAULT EXECUTOR (asyncio's): a ThreadPoolExecutor with the default size, created on first
 // use; close() (and so run()) shuts it down and waits for its jobs; after close(),

@@ -46,6 +46,16 @@
 // if cancel_futures, lets the workers finish what is queued, and joins them if wait. Running
 // jobs are never cancelled. The destructor is shutdown(true).
 //
+// LIFETIME. The owner may destroy the pool as soon as it has seen its jobs finish, even while
+// the thread that submitted one is still inside submit(): a pushed job can run and complete
+// before its submitter's after_push() (notify, idle token, spawn) is done with the pool. The
+// destructor therefore waits, after shutdown(true), for every submit() from outside that
+// entered (a per-thread "finished" count against the per-thread "submitted" count: no shared
+// RMW on the submit path). Submits from inside the pool run on its workers, which shutdown
+// joins. Other touches after a publication, audited (docs/executor.md): a worker's slot
+// counters and done-callbacks after execute() (a worker: joined), a cancel() (touches only the
+// job, job.hpp), the helping get() (workers only), MapResults (holds only futures).
+//
 // LEDGER (stats()): submitted = run + cancelled + refused once shut down; plus steals,
 // parks, wakeups, threads started and exited, spawn failures. A cancelled job is counted by
 // the pool thread that discards it (job.hpp), so the count is complete when shutdown(true)
@@ -95,7 +105,8 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
     // Threads are named "<prefix>_<slot>" (Python: ThreadPoolExecutor-0_0); 15 chars max.
     std::string thread_name_prefix = "handoff-pool";
     // TEST SEAM (and escape hatch): how a worker thread is created. Empty (the default):
-    // std::thread(std::move(body)). Tests make it throw std::system_error(EAGAIN) to check
+    // sync::thread(std::move(body)) (a std::thread whose perturbation key is fixed at creation;
+    // a custom factory should start a sync::thread too, or its threads are not replayable). Tests make it throw std::system_error(EAGAIN) to check
     // that a failed creation strands nothing (docs/executor.md, "Thread creation failure");
     // it may also set a stack size or an affinity. It must run `body` on the new thread.
     std::function<std::thread(std::function<void()> body)> start_thread;
@@ -117,7 +128,13 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
   }
   ThreadPoolExecutor(const ThreadPoolExecutor&) = delete;
   ThreadPoolExecutor& operator=(const ThreadPoolExecutor&) = delete;
-  ~ThreadPoolExecutor() { shutdown(true); }
+  // shutdown(true), then wait for the submit() calls still in flight (LIFETIME above).
+  ~ThreadPoolExecutor() {
+    shutdown(true);
+#if !defined(HANDOFF_MUTANT_POOL_NO_SUBMIT_WAIT)
+    detail::wait_for_submitters(submitted_outside_, finished_outside_);
+#endif
+  }
 
   int max_workers() const noexcept { return opts_.max_workers; }
 
@@ -204,12 +221,16 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
       bump(mine->submitted);
     } else {
       try {
+        finished_outside_.add(0);  // registers this thread's slot now: SubmitInFlight must not allocate
         submitted_outside_.add();  // may allocate this thread's counter slot
       } catch (...) {
         job->refuse(std::current_exception());  // not counted at all: the ledger is unchanged
         throw;
       }
     }
+    // From here until it returns (or throws) an outside submit is in flight: the destructor
+    // waits for it (its job may finish and its owner destroy the pool before after_push is done).
+    const detail::SubmitInFlight in_flight(mine == nullptr ? &finished_outside_ : nullptr);
     try {
       if (mine != nullptr) {
         if (is_shutdown()) return refuse(job, "submit() from a job after shutdown()");
@@ -226,6 +247,7 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
       refuse_with(job, std::current_exception());
       throw;
     }
+    if (detail::t_submit_pushed_hook != nullptr) detail::t_submit_pushed_hook();  // test seam (thread-local)
     after_push(job, counted);
   }
 
@@ -379,7 +401,9 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
   }
   std::thread start_thread(Slot& s) {
     std::function<void()> body = [this, &s] { worker_main(s); };
-    if (!opts_.start_thread) return std::thread(std::move(body));
+    // sync::thread: its perturbation key is fixed here, by this (spawning) thread, in spawn
+    // order — replayable, not first-touch (sync_perturb.hpp, REPLAY); std::thread otherwise.
+    if (!opts_.start_thread) return sync::thread(std::move(body));
     std::thread t = opts_.start_thread(std::move(body));
     if (!t.joinable()) {
       throw std::system_error(std::make_error_code(std::errc::invalid_argument),
@@ -424,8 +448,10 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
           // no later notify or spawn will come), so look under the queue's lock. Found by
           // stress/executor_stress.cpp's shutdown phase (a future left pending).
           if ((job = pop_injected_exact()) == nullptr) break;
-        }
-        if (job != nullptr) {
+          // Found one: run it. The wait is cancelled already — cancelling it again would take
+          // a second waiter off the count for one prepare_wait(), so a later notify could
+          // miss a real sleeper (tla/ThreadPool.tla, the doublecancel variant).
+        } else if (job != nullptr) {
           parking_.cancel_wait();
         } else {
           bump(s.parks);
@@ -674,7 +700,8 @@ class ThreadPoolExecutor : public ExecutorBase<ThreadPoolExecutor> {
   int shutdown_calls_ = 0;                 // shutdown() calls in progress; under spawn_mu_
   bool spawn_wanted_ = false;  // under spawn_mu_
   std::uint64_t threads_started_ = 0, threads_exited_ = 0, spawn_failures_ = 0;  // under spawn_mu_
-  PerThreadCounter submitted_outside_;
+  PerThreadCounter submitted_outside_;  // outside submits that entered enqueue() (and were counted)
+  PerThreadCounter finished_outside_;   // ... that have left it (SubmitInFlight); the destructor waits
   sync::atomic<std::uint64_t> refused_{0};
   detail::JobLedger ledger_;
 };

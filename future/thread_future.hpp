@@ -56,6 +56,7 @@
 // detail::t_blocking_wait_forbidden; this layer knows no loop.)
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -67,6 +68,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "../primitives/deadline.hpp"
 #include "../primitives/sync.hpp"
 #include "callback.hpp"
 #include "errors.hpp"
@@ -128,7 +130,9 @@ class ThreadFutureBase {
   // the user made, named in the error a blocking wait on a loop thread gets.
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout, const char* what = "ThreadFuture::wait_for()") {
-    return wait_until_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count(), what);
+    // Saturated (duration_cast wrapped hours::max()); a negative timeout polls (it was taken
+    // as "no timeout" and waited forever).
+    return wait_until_ns(std::max<std::int64_t>(0, detail::saturating_nanos(timeout).count()), what);
   }
   void wait(const char* what = "ThreadFuture::wait()") { wait_until_ns(-1, what); }
 
@@ -239,7 +243,7 @@ class ThreadFutureBase {
       }
       if (done()) return true;
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
+    const auto deadline = detail::deadline_after(std::chrono::nanoseconds(timeout_ns));  // saturated
     for (;;) {
       std::uint32_t w = word_.load(std::memory_order_acquire);  // pairs with publish()
       if ((w & kStateMask) == kDone) return true;

@@ -87,6 +87,7 @@
 #include <utility>
 #include <vector>
 
+#include "../primitives/deadline.hpp"
 #include "../primitives/sync.hpp"
 #include "errors.hpp"
 #include "event_loop.hpp"
@@ -135,7 +136,7 @@ class Channel {
   // As push, but throws TimeoutError after `timeout` (v is then left untouched).
   template <class U, class Rep, class Period>
   void push_for(U&& v, std::chrono::duration<Rep, Period> timeout) {
-    push_until(std::forward<U>(v), std::chrono::steady_clock::now() + timeout, "push_for()");
+    push_until(std::forward<U>(v), detail::deadline_after(timeout), "push_for()");  // saturated: hours::max() waits
   }
 
   // Blocks while empty. nullopt: closed and drained (end-of-stream).
@@ -150,7 +151,7 @@ class Channel {
   // As pop, but throws TimeoutError after `timeout`.
   template <class Rep, class Period>
   std::optional<T> pop_for(std::chrono::duration<Rep, Period> timeout) {
-    return pop_until(std::chrono::steady_clock::now() + timeout);
+    return pop_until(detail::deadline_after(timeout));  // saturated: hours::max() waits
   }
 
   // ---- any thread ----------------------------------------------------------------------------
@@ -213,13 +214,13 @@ class Channel {
   PopAwaiter async_pop() { return PopAwaiter(*this, std::nullopt); }
   template <class Rep, class Period>
   PopAwaiter async_pop(std::chrono::duration<Rep, Period> timeout) {
-    return PopAwaiter(*this, std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+    return PopAwaiter(*this, detail::saturating_nanos(timeout));  // duration_cast wrapped hours::max()
   }
   // co_await: void. ChannelClosedError if closed; with a timeout, TimeoutError.
   PushAwaiter async_push(T v) { return PushAwaiter(*this, std::move(v), std::nullopt); }
   template <class Rep, class Period>
   PushAwaiter async_push(T v, std::chrono::duration<Rep, Period> timeout) {
-    return PushAwaiter(*this, std::move(v), std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+    return PushAwaiter(*this, std::move(v), detail::saturating_nanos(timeout));  // duration_cast wrapped hours::max()
   }
 
  private:

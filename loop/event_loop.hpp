@@ -63,6 +63,7 @@
 #include <vector>
 
 #include "../future/thread_future.hpp"  // detail::t_blocking_wait_forbidden
+#include "../primitives/deadline.hpp"
 #include "../primitives/mpsc_queue.hpp"
 #include "../primitives/mutex_queue.hpp"
 #include "../primitives/per_thread_counter.hpp"
@@ -149,28 +150,7 @@ enum class InboxKind { LockFree, Mutex };
 
 namespace detail {
 
-// Deadlines saturate: `t + d` beyond the clock's range is time_point::max() ("never") or
-// min() ("long past"), never a wrapped value (a wrapped deadline fired a "never" timer at once
-// and froze the loop's sleep). nanos_until(when, now) is the wait from now to when, clamped
-// to 0 (already due) and to the largest count (when = max()).
-using LoopTimePoint = std::chrono::steady_clock::time_point;
-inline LoopTimePoint saturating_add(LoopTimePoint t, std::chrono::nanoseconds d) noexcept {
-  using dur = LoopTimePoint::duration;
-  static_assert(std::is_same_v<dur, std::chrono::nanoseconds>, "steady_clock counts nanoseconds here");
-  dur::rep out;
-  if (__builtin_add_overflow(t.time_since_epoch().count(), d.count(), &out)) {
-    return d.count() > 0 ? LoopTimePoint::max() : LoopTimePoint::min();
-  }
-  return LoopTimePoint(dur(out));
-}
-inline std::int64_t nanos_until(LoopTimePoint when, LoopTimePoint now) noexcept {
-  if (when <= now) return 0;
-  std::int64_t out;
-  if (__builtin_sub_overflow(when.time_since_epoch().count(), now.time_since_epoch().count(), &out)) {
-    return INT64_MAX;
-  }
-  return out;
-}
+// Deadlines saturate (saturating_add, nanos_until): primitives/deadline.hpp.
 
 inline std::uint64_t this_thread_ordinal() noexcept {
   static std::atomic<std::uint64_t> next{1};
@@ -369,8 +349,8 @@ class EventLoop {
   // Loop thread. Run fn once `delay` has passed (never earlier; as soon as possible after).
   // A delay beyond the clock's range (nanoseconds::max()) saturates: the timer never fires
   // (cancel it, or close() drops it); a negative one is due at once.
-  TimerHandle call_later(std::chrono::nanoseconds delay, Callback fn) {
-    return add_timer(detail::saturating_add(time(), delay), std::move(fn), "EventLoop::call_later",
+  TimerHandle call_later(detail::SaturatingNanos delay, Callback fn) {  // any duration; hours::max() = never
+    return add_timer(detail::saturating_add(time(), delay.get()), std::move(fn), "EventLoop::call_later",
                      "call_later() after close()");
   }
 

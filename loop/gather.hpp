@@ -242,8 +242,19 @@ Future<T> to_future(EventLoop& loop, Task<T>&& t) {
 }
 template <class T>
 Future<T> to_future(EventLoop&, const Future<T>& f) {
+  return f;  // checked by check_arg
+}
+
+// Every argument is checked before any Task argument is scheduled, so a rejected gather()
+// leaves nothing running. A Future of another loop would complete the gather from that
+// loop's thread, or never (a loop not running, a closed one): rejected, as asyncio does —
+// a done one too (its done callback would still be scheduled on its own loop).
+template <class T>
+void check_arg(EventLoop&, const Task<T>&) noexcept {}
+template <class T>
+void check_arg(EventLoop& loop, const Future<T>& f) {
   if (!f) throw InvalidStateError("gather() of an empty Future");
-  return f;
+  check_same_loop(*f.state(), &loop, "gather()");
 }
 
 template <class T>
@@ -287,6 +298,7 @@ template <class... As>
 auto gather(As&&... as) -> Future<std::tuple<Stored<detail::gather_child_t<As>>...>> {
   using R = std::tuple<Stored<detail::gather_child_t<As>>...>;
   EventLoop& loop = detail::gather_loop(as...);
+  (detail::check_arg(loop, as), ...);
   // Braced initialization: the tasks are created (scheduled) in argument order.
   std::tuple<Future<detail::gather_child_t<As>>...> futs{detail::to_future(loop, std::forward<As>(as))...};
   auto st = detail::make_gather<R>(loop, false);
@@ -303,6 +315,7 @@ template <class... As>
 auto gather(ReturnExceptions, As&&... as) -> Future<std::tuple<Outcome<detail::gather_child_t<As>>...>> {
   using R = std::tuple<Outcome<detail::gather_child_t<As>>...>;
   EventLoop& loop = detail::gather_loop(as...);
+  (detail::check_arg(loop, as), ...);
   std::tuple<Future<detail::gather_child_t<As>>...> futs{detail::to_future(loop, std::forward<As>(as))...};
   auto st = detail::make_gather<R>(loop, true);
   std::vector<std::shared_ptr<FutureBase>> children;
@@ -341,7 +354,7 @@ Future<gather_vector_t<T>> gather_vector(EventLoop& loop, std::vector<Future<T>>
   std::vector<std::shared_ptr<FutureBase>> children;
   children.reserve(futs.size());
   for (const auto& f : futs) {
-    if (!f) throw InvalidStateError("gather() of an empty Future");
+    check_arg(loop, f);
     children.push_back(f.state());
   }
   auto st = make_gather<R>(loop, false);
@@ -364,7 +377,7 @@ Future<std::vector<Outcome<T>>> gather_vector_outcomes(EventLoop& loop, std::vec
   std::vector<std::shared_ptr<FutureBase>> children;
   children.reserve(futs.size());
   for (const auto& f : futs) {
-    if (!f) throw InvalidStateError("gather() of an empty Future");
+    check_arg(loop, f);
     children.push_back(f.state());
   }
   auto st = make_gather<R>(loop, true);

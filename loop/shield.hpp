@@ -65,6 +65,9 @@ Future<T> shield(Future<T> inner) {
   if (inner.done()) return inner;
   EventLoop* loop = inner.state()->loop();
   if (loop == nullptr) throw LoopClosedError("shield() of a future whose loop was closed");
+  // From another loop's thread the outer would complete there (or never, if that loop is not
+  // running): rejected at once, as awaiting it would be (task.hpp, check_awaitable).
+  if (EventLoop* running = detail::t_running_loop) detail::check_same_loop(*inner.state(), running, "shield()");
   auto outer = std::make_shared<detail::ShieldState<T>>(*loop);
   inner.add_done_callback([in = inner.state(), out = outer] {
     if (out->done()) return;  // the awaiter gave up: the inner's outcome is its owner's business

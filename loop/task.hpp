@@ -254,19 +254,25 @@ namespace detail {
 // forever —, nor a pending future of another loop, whose done callbacks run on that loop (or
 // nowhere, if it is closed). Both used to hang silently. `what` names the user's call.
 // Called before anything is registered, so the throw undoes nothing: the task gets the
-// error at its co_await, as asyncio throws it into the task.
+// error at its co_await, as asyncio throws it into the task. check_same_loop alone serves the
+// combinators that hook a future to a loop without awaiting it themselves (gather, shield:
+// asyncio's "futures are tied to different event loops").
+// `loop`: the loop whose thread will run f's done callbacks for the caller.
+inline void check_same_loop(const FutureBase& f, const EventLoop* loop, const char* what) {
+  if (f.loop() != loop) {
+    throw InvalidStateError(std::string(what) +
+                            ": the future belongs to another event loop (or to a closed one); "
+                            "await it from a task of its own loop, or hand results across loops "
+                            "with run_coroutine_threadsafe / call_soon_threadsafe");
+  }
+}
 inline void check_awaitable(const FutureBase& f, const TaskBase& task, const char* what) {
   if (task.own_future() == &f) {
     throw InvalidStateError(std::string(what) +
                             ": a task awaits its own future; it would wait forever (asyncio: "
                             "\"Task cannot await on itself\")");
   }
-  if (f.loop() != task.loop()) {
-    throw InvalidStateError(std::string(what) +
-                            ": the future belongs to another event loop (or to a closed one); "
-                            "await it from a task of its own loop, or hand results across loops "
-                            "with run_coroutine_threadsafe / call_soon_threadsafe");
-  }
+  check_same_loop(f, task.loop(), what);
 }
 
 // The awaiting side's view of the running task: every suspending awaitable needs it.
@@ -315,16 +321,19 @@ struct PromiseBase {
 // first: each inner frame's locals are destroyed while the outer frames they may refer to
 // are still alive, and the depth of the chain costs no stack (a 10^5-deep chain abandoned
 // by close() would otherwise recurse once per frame).
+// Walks the links both ways (child down, parent up): no allocation, so a bad_alloc cannot
+// escape this noexcept function (it collected the chain in a std::vector and terminated the
+// process when that allocation failed; found by tests/fault_injection_test.cpp).
 inline void destroy_chain(PromiseBase* root) noexcept {
-  std::vector<PromiseBase*> chain{root};
-  while (chain.back()->child != nullptr) chain.push_back(chain.back()->child);
-  for (std::size_t i = chain.size(); i-- > 1;) {
-    PromiseBase* inner = chain[i];
-    PromiseBase* outer = chain[i - 1];
+  PromiseBase* inner = root;
+  while (inner->child != nullptr) inner = inner->child;
+  while (inner != root) {
+    PromiseBase* outer = inner->parent;  // set with outer->child when the inline await began
     *outer->child_owner = {};  // the outer frame's Task no longer owns it
     outer->child = nullptr;
     outer->child_owner = nullptr;
     inner->self.destroy();
+    inner = outer;
   }
   root->self.destroy();
 }
@@ -457,7 +466,12 @@ class TaskState final : public FutureState<T>, public TaskBase {
       if constexpr (std::is_void_v<T>) {
         this->value_.emplace();
       } else {
-        this->value_.emplace(std::move(*p.value));
+        try {
+          this->value_.emplace(std::move(*p.value));
+        } catch (...) {
+          // T's move threw (we are noexcept: it used to terminate): the task fails with it.
+          this->exception_ = std::current_exception();
+        }
       }
       this->state_ = FutureBase::State::Done;
     }
@@ -508,12 +522,27 @@ template <class T>
 Future<T> spawn_task(EventLoop& loop, Task<T> coro) {
   loop.check_thread("EventLoop::create_task");
   if (loop.is_closed()) throw LoopClosedError("create_task() after close()");
+  if (!coro) throw InvalidStateError("create_task() of an empty Task (moved from?)");
+  // Strong: a bad_alloc (the state, the first step's call_soon) leaves no task behind — the
+  // frame was leaked when the state's allocation failed, and a task linked but never
+  // scheduled sat in the loop until close() (found by tests/fault_injection_test.cpp).
   auto h = coro.release();
-  if (!h) throw InvalidStateError("create_task() of an empty Task (moved from?)");
-  auto state = std::make_shared<TaskState<T>>(loop, h);
+  std::shared_ptr<TaskState<T>> state;
+  try {
+    state = std::make_shared<TaskState<T>>(loop, h);
+  } catch (...) {
+    h.destroy();  // never started: no inline chain below it
+    throw;
+  }
   state->self_ = state->shared();
-  state->link(loop);
-  state->schedule_step();
+  try {
+    state->link(loop);
+    state->schedule_step();
+  } catch (...) {
+    state->unlink();
+    state->self_.reset();  // `state` is the last owner: the frame is destroyed with it
+    throw;
+  }
   return Future<T>(std::static_pointer_cast<FutureState<T>>(state));
 }
 
@@ -641,5 +670,5 @@ class SleepAwaiter final : public Waiter {
 
 namespace handoff {
 // `co_await sleep(d)`: suspend the task for at least d (asyncio.sleep).
-inline SleepAwaiter sleep(std::chrono::nanoseconds d) { return SleepAwaiter(d); }
+inline SleepAwaiter sleep(detail::SaturatingNanos d) { return SleepAwaiter(d.get()); }  // any duration, saturated
 }  // namespace handoff

@@ -127,42 +127,56 @@ ThreadFuture<T> run_coroutine_threadsafe(Task<T> coro, const LoopRef& loop) {
       st->set_exception(std::make_exception_ptr(CancelledError("cancelled before it started")));
       return;
     }
-    *task = get_running_loop().create_task(std::move(coro));
-    // Both paths release the task's future here, on the loop thread: the state (and its
-    // cancel hook) may be destroyed by whichever thread drops the last ThreadFuture, and a
-    // task must never be destroyed off its loop's thread.
-    // The task's outcome, moved into the thread-side future.
-    auto deliver = [](ThreadFutureState<T>& to, Future<T> done) {
-      try {
-        if constexpr (std::is_void_v<T>) {
-          done.result();
-          to.set_value();
-        } else {
-          to.set_value(done.result());
-        }
-      } catch (...) {
-        to.set_exception(std::current_exception());
-      }
-    };
-    task->add_done_callback(Callback::with_drop(
-        [st, task, deliver] {
-          Future<T> done = std::move(*task);
-          *task = Future<T>();
-          deliver(*st, std::move(done));
-        },
-        [st, task, deliver] {
-          // Dropped by close(). The task may have finished in the loop's last iteration, its
-          // done callback still queued (done callbacks run a turn later, as in asyncio): then
-          // its result is delivered, not lost (found by tla/LoopClose.tla, LoopCloseResultLost).
-          Future<T> f = std::move(*task);
-          *task = Future<T>();
-          if (f && f.done()) {
-            deliver(*st, std::move(f));
+    // A throw here (bad_alloc creating the task or hooking its delivery) escaped to the loop's
+    // exception handler and left the future pending forever (tests/fault_injection_test.cpp):
+    // the future gets the exception; a task already created is cancelled (nobody reads it).
+    try {
+      *task = get_running_loop().create_task(std::move(coro));
+      // Both paths release the task's future here, on the loop thread: the state (and its
+      // cancel hook) may be destroyed by whichever thread drops the last ThreadFuture, and a
+      // task must never be destroyed off its loop's thread.
+      // The task's outcome, moved into the thread-side future.
+      auto deliver = [](ThreadFutureState<T>& to, Future<T> done) {
+        try {
+          if constexpr (std::is_void_v<T>) {
+            done.result();
+            to.set_value();
           } else {
-            st->set_exception(std::make_exception_ptr(
-                LoopClosedError("the task was still pending when its loop was closed")));
+            to.set_value(done.result());
           }
-        }));
+        } catch (...) {
+          to.set_exception(std::current_exception());
+        }
+      };
+      task->add_done_callback(Callback::with_drop(
+          [st, task, deliver] {
+            Future<T> done = std::move(*task);
+            *task = Future<T>();
+            deliver(*st, std::move(done));
+          },
+          [st, task, deliver] {
+            // Dropped by close(). The task may have finished in the loop's last iteration, its
+            // done callback still queued (done callbacks run a turn later, as in asyncio): then
+            // its result is delivered, not lost (found by tla/LoopClose.tla, LoopCloseResultLost).
+            Future<T> f = std::move(*task);
+            *task = Future<T>();
+            if (f && f.done()) {
+              deliver(*st, std::move(f));
+            } else {
+              st->set_exception(std::make_exception_ptr(
+                  LoopClosedError("the task was still pending when its loop was closed")));
+            }
+          }));
+    } catch (...) {
+      if (*task) {
+        try {
+          task->cancel();
+        } catch (...) {
+        }
+        *task = Future<T>();
+      }
+      st->set_exception(std::current_exception());
+    }
   };
   loop.call_soon_threadsafe(Callback::with_drop(std::move(start), [st] {
     st->set_exception(std::make_exception_ptr(

@@ -167,7 +167,7 @@ inline std::optional<EventLoop::time_point> deadline_after(EventLoop& loop, std:
 
 // Wait for a future (a task's, or any other) with a timeout. See the header comment.
 template <class T>
-Task<T> wait_for(Future<T> fut, std::chrono::nanoseconds timeout) {
+Task<T> wait_for(Future<T> fut, detail::SaturatingNanos timeout) {  // any duration, saturated
   using detail::FutureWait;
   using Why = FutureWait::Why;
   if (!fut) throw InvalidStateError("wait_for() of an empty Future");
@@ -177,7 +177,7 @@ Task<T> wait_for(Future<T> fut, std::chrono::nanoseconds timeout) {
     // future this loop does not own): refused before anything is registered or cancelled.
     detail::check_awaitable(*st, detail::current_task("wait_for()"), "wait_for()");
     Why why = Why::Deadline;
-    if (timeout > std::chrono::nanoseconds(0)) {
+    if (timeout.get() > std::chrono::nanoseconds(0)) {
       why = co_await FutureWait(st, detail::deadline_after(get_running_loop(), timeout),
                                 FutureWait::Mode::Interrupt);
     }
@@ -203,7 +203,7 @@ Task<T> wait_for(Future<T> fut, std::chrono::nanoseconds timeout) {
 
 // Schedule the coroutine as a task and wait for it with a timeout.
 template <class T>
-Task<T> wait_for(Task<T> coro, std::chrono::nanoseconds timeout) {
+Task<T> wait_for(Task<T> coro, detail::SaturatingNanos timeout) {
   Future<T> fut = get_running_loop().create_task(std::move(coro));
   co_return co_await wait_for(std::move(fut), timeout);
 }
@@ -213,7 +213,7 @@ Task<T> wait_for(Task<T> coro, std::chrono::nanoseconds timeout) {
 template <class A>
   requires(!detail::IsTask<std::remove_cvref_t<A>>::value &&
            !detail::IsFuture<std::remove_cvref_t<A>>::value && detail::Awaitable<A>)
-auto wait_for(A aw, std::chrono::nanoseconds timeout) -> Task<detail::await_result_t<A>> {
+auto wait_for(A aw, detail::SaturatingNanos timeout) -> Task<detail::await_result_t<A>> {
   using R = detail::await_result_t<A>;
   co_return co_await wait_for(detail::as_task<R>(std::move(aw)), timeout);
 }

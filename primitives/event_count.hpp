@@ -96,26 +96,39 @@
 // that saw waiters happened between its prepare_wait() and its futex compare (hours of being
 // descheduled between two instructions, at ~1 µs per notify syscall). folly accepts the same.
 //
+// LIFETIME. A waiter may destroy the event count as soon as its wait()/wait_for() returned
+// true (as POSIX lets a thread woken from a condvar destroy it): a notifier whose bump woke it
+// may still be inside notify_*(), but the bump (release RMW) is its last access to the
+// object's memory — the statistic is counted before it, and the futex wake gets the word's
+// address only, which the kernel does not dereference (sync.hpp, FutexAddress). A waiter that
+// returned without sleeping on this notify (cancel_wait, a false wait_for, or one that saw the
+// event before it prepared) has no such guarantee about notifiers: it must join them first.
+// Checked by Relacy (event_count_model's waiter_destroys: the woken waiter destroys it,
+// poisoned) and under ASan (event_count_test, through the t_ec_released_hook seam).
+//
 // COST. notify_*() with nobody waiting: one load (on x86 a plain mov; the publish before it
 // already paid the locked instruction). With waiters: one RMW and one futex wake syscall.
 // prepare_wait(): one RMW + one load; cancel_wait(): one RMW.
 //
 // STATISTICS. stats() sums per-thread-stripe counters (relaxed std::atomic on lines owned by a
 // stripe of threads): no shared RMW is added to any path, and none at all to the notifier's
-// fast path (notify_syscalls is counted after the syscall decision). They are plain
+// fast path (notify_syscalls is counted after the syscall decision, before the bump). They are plain
 // std::atomic, not the facade: they order nothing, and under the model checker they must not
 // add scheduling points. Exact once the counting threads are joined or otherwise synchronized.
 //
 // MUTANTS (tests only): HANDOFF_MUTANT_EC_NOTIFY_RELAXED makes the notifier's waiters_ read
 // relaxed (breaks Dekker: Relacy must report the lost wakeup as DEADLOCK). The NO_RECHECK
 // mutant (HANDOFF_MUTANT_EC_NO_RECHECK) is the caller's bug — it is read by the tests' waiter
-// loops, not by this header (docs/event_count.md).
+// loops, not by this header (docs/event_count.md). HANDOFF_MUTANT_EC_TOUCH_AFTER_RELEASE
+// restores the pre-fix notify (wake through the object and count after the bump): Relacy's
+// waiter_destroys must report ACCESS TO FREED MEMORY.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 
+#include "deadline.hpp"
 #include "sync.hpp"
 
 namespace handoff {
@@ -155,6 +168,12 @@ inline unsigned ec_stat_stripe() noexcept {
   thread_local const unsigned mine = next.fetch_add(1, std::memory_order_relaxed) % kEcStatStripes;  // statistic: stripe choice only
   return mine;
 }
+
+// TEST SEAM (null in production; thread-local, so only the thread that sets it is affected):
+// notify_*() calls it right after the epoch bump that may release a waiter, so a test can let
+// that waiter return and destroy the event count there (tests/event_count_test.cpp,
+// "a waiter may destroy ..."). MutexEventCount calls it at the same point (after its unlock).
+inline thread_local void (*t_ec_released_hook)() = nullptr;
 
 }  // namespace detail
 
@@ -242,7 +261,8 @@ class EventCount {
     count(Stat::kCommitted);
     using Clock = std::chrono::steady_clock;
     const Clock::time_point deadline =
-        timeout_ns >= 0 ? Clock::now() + std::chrono::nanoseconds(timeout_ns) : Clock::time_point::max();
+        timeout_ns >= 0 ? detail::deadline_after(std::chrono::nanoseconds(timeout_ns))  // saturated: INT64_MAX ns waits ~forever
+                        : Clock::time_point::max();
     bool woken = false;
     bool slept = false;
     for (;;) {
@@ -284,14 +304,32 @@ class EventCount {
     // seq_cst: the load half of the notifier's Dekker pair, after the caller's seq_cst publish.
     if (waiters_.load(std::memory_order_seq_cst) == 0) return;  // pairs with prepare_wait's seq_cst RMW
 #endif
-    // release: a waiter that reads the new epoch (prepare_wait, or wait's loop) sees our work.
-    epoch_.fetch_add(1, std::memory_order_release);  // pairs with the waiters' acquire epoch loads
+#if defined(HANDOFF_MUTANT_EC_TOUCH_AFTER_RELEASE)
+    // MUTANT: the pre-fix order — the wake and the count go through the object after the bump.
+    epoch_.fetch_add(1, std::memory_order_release);  // MUTANT: pairs with the waiters' acquire epoch loads
+    if (detail::t_ec_released_hook != nullptr) detail::t_ec_released_hook();
     if (all) {
       sync::wake_all(epoch_);
     } else {
       sync::wake_one(epoch_);
     }
     count(Stat::kNotifySyscalls);
+#else
+    // Everything that touches this object comes BEFORE the bump: the bump may release a waiter
+    // that destroys the event count as soon as its wait returns (LIFETIME above).
+    count(Stat::kNotifySyscalls);
+    const sync::FutexAddress word = sync::futex_address(epoch_);
+    // release: a waiter that reads the new epoch (prepare_wait, or wait's loop) sees our work.
+    // The last access to the object's memory.
+    epoch_.fetch_add(1, std::memory_order_release);  // pairs with the waiters' acquire epoch loads
+    if (detail::t_ec_released_hook != nullptr) detail::t_ec_released_hook();  // test seam (thread-local)
+    // The address only: FUTEX_WAKE never reads the (possibly freed) word (sync.hpp, FutexAddress).
+    if (all) {
+      sync::wake_all(word);
+    } else {
+      sync::wake_one(word);
+    }
+#endif
   }
 
   // One line for the protocol words: prepare_wait() and the notifier's slow path touch both.

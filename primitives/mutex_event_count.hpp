@@ -15,6 +15,8 @@
 // and the meaning of each statistic are EventCount's (event_count.hpp).
 //
 // THREAD ROLES: as EventCount — every method any thread; a Key is used once by its preparer.
+// LIFETIME: as EventCount — a woken waiter may destroy it as soon as its wait returns (see
+// notify()).
 #pragma once
 
 #include <chrono>
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "deadline.hpp"
 #include "event_count.hpp"  // EventCountStats
 
 namespace handoff {
@@ -74,7 +77,8 @@ class MutexEventCount {
   bool commit(Key k, std::int64_t timeout_ns) noexcept {
     using Clock = std::chrono::steady_clock;
     const Clock::time_point deadline =
-        timeout_ns >= 0 ? Clock::now() + std::chrono::nanoseconds(timeout_ns) : Clock::time_point::max();
+        timeout_ns >= 0 ? detail::deadline_after(std::chrono::nanoseconds(timeout_ns))  // saturated: INT64_MAX ns waits ~forever
+                        : Clock::time_point::max();
     std::unique_lock<std::mutex> lock(mu_);
     ++s_.committed;
     bool slept = false;
@@ -104,19 +108,35 @@ class MutexEventCount {
     return woken;
   }
 
+  // The notify is issued UNDER the lock (not after it, the usual "hurry up and wait" saving):
+  // a waiter that sees the new epoch may destroy this object as soon as its wait returns,
+  // and it can only see it after our unlock, so the unlock is our last access (std::mutex
+  // allows its destruction once the other thread has locked it). Notifying after the unlock
+  // touched a condition variable the waiter may already have destroyed (issue 10; the test
+  // "a waiter may destroy the event count ..." holds the notifier right after its unlock).
   void notify(bool all) noexcept {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (waiters_ == 0) return;
       ++epoch_;
       ++s_.notify_syscalls;
+#if !defined(HANDOFF_MUTANT_MEC_NOTIFY_AFTER_UNLOCK)
+      if (all) {
+        cv_.notify_all();
+      } else {
+        cv_.notify_one();
+      }
+#endif
     }
-    // Outside the lock: the woken thread does not block on the mutex we hold.
+    if (detail::t_ec_released_hook != nullptr) detail::t_ec_released_hook();  // test seam (thread-local)
+#if defined(HANDOFF_MUTANT_MEC_NOTIFY_AFTER_UNLOCK)
+    // MUTANT: the pre-fix order — notify after the unlock, on a possibly destroyed condvar.
     if (all) {
       cv_.notify_all();
     } else {
       cv_.notify_one();
     }
+#endif
   }
 
   mutable std::mutex mu_;

@@ -36,6 +36,22 @@ class PerThreadCounter {
     s->value.store(s->value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // single writer; a statistic
   }
 
+  // As add(), with a release store: a read_acquire() that sees it sees everything this thread
+  // did before it (ThreadPoolExecutor counts its finished submits so, and its destructor waits
+  // for them). Call add(0) first on a thread that must not allocate here (slot registration).
+  void add_release(std::uint64_t n = 1) {
+    Slot* s = slot();
+    s->value.store(s->value.load(std::memory_order_relaxed) + n, std::memory_order_release);  // single writer; pairs with read_acquire()
+  }
+
+  // As read(), with acquire loads (pairs with add_release()).
+  std::uint64_t read_acquire() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::uint64_t sum = 0;
+    for (const Slot& s : slots_) sum += s.value.load(std::memory_order_acquire);  // pairs with add_release()
+    return sum;
+  }
+
   std::uint64_t read() const {
     std::lock_guard<std::mutex> lock(mu_);
     std::uint64_t sum = 0;

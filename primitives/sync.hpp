@@ -158,6 +158,30 @@ inline void wake(atomic<std::uint32_t>& word, int count) noexcept {
 inline void wake_one(atomic<std::uint32_t>& word) noexcept { wake(word, 1); }
 inline void wake_all(atomic<std::uint32_t>& word) noexcept { wake(word, INT_MAX); }
 
+// Wake by ADDRESS, for a notifier whose store may let the waiter destroy the word's object
+// (EventCount::notify: the epoch bump releases a waiter that may free the event count at
+// once). Take the address while the object is alive, do the releasing store, then wake the
+// address: FUTEX_WAKE_PRIVATE never reads or writes user memory — the kernel's key for a
+// private futex is (mm, address) after an access_ok() range check only (Linux
+// kernel/futex/core.c, get_futex_key(): "PROCESS_PRIVATE futexes are fast ... we dont even
+// have to find the underlying vma"), and futex_wake() only walks the hash bucket of that key.
+// If the object is gone, nobody waits there (its waiters have returned): the wake finds
+// nobody, or, if the memory was reused for another futex word, a spurious wake of its
+// waiters, which every futex user tolerates (they re-check). Same argument as glibc's
+// pthread_mutex_unlock / Rust's futex Mutex::unlock (wake after the releasing swap).
+struct FutexAddress {
+  std::uint32_t* p;
+};
+inline FutexAddress futex_address(atomic<std::uint32_t>& word) noexcept {
+  return FutexAddress{reinterpret_cast<std::uint32_t*>(&word.underlying())};
+}
+inline void wake(FutexAddress a, int count) noexcept {
+  step();  // thread-local state only: never touches the word's object
+  ::syscall(SYS_futex, a.p, FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+}
+inline void wake_one(FutexAddress a) noexcept { wake(a, 1); }
+inline void wake_all(FutexAddress a) noexcept { wake(a, INT_MAX); }
+
 // A mutex through the facade (a std::mutex here), so that under Relacy the lock is a modelled
 // synchronization point too: for primitives that pair a short critical section with atomics
 // (a channel's waiter lists and its claim CAS).

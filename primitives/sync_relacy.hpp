@@ -20,7 +20,9 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include <relacy/relacy.hpp>
 
@@ -88,7 +90,45 @@ inline cas_orders split(std::memory_order s, std::memory_order f) noexcept {
 inline rl::debug_info info(const site& l) noexcept {
   return rl::debug_info(l.function, l.file, l.line);
 }
+// The futex words alive now (sync::atomic<uint32_t> registers itself while it lives), so that
+// a wake by address (FutexAddress) on a destroyed word is modelled as the kernel does it: it
+// wakes nobody and touches nothing. A fixed table, not a container: no allocation on
+// Relacy's heap (its free() is a modelled choice that would double every search).
+inline std::size_t& live_words_used() noexcept {
+  static std::size_t used = 0;
+  return used;
+}
+inline const void** live_words_table() noexcept {
+  static const void* table[1024];
+  return table;
+}
+inline void word_born(const void* w) {
+  const void** t = live_words_table();
+  std::size_t& n = live_words_used();
+  RL_VERIFY(n < 1024);
+  t[n++] = w;
+}
+inline void word_died(const void* w) noexcept {
+  const void** t = live_words_table();
+  std::size_t& n = live_words_used();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (t[i] == w) {
+      t[i] = t[--n];
+      return;
+    }
+  }
+}
+inline bool word_alive(const void* w) noexcept {
+  const void** t = live_words_table();
+  const std::size_t n = live_words_used();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (t[i] == w) return true;
+  }
+  return false;
+}
 }  // namespace relacy_detail
+
+struct FutexAddress;
 
 template <class T>
 class atomic {
@@ -96,7 +136,13 @@ class atomic {
 
  public:
   atomic() : atomic(T{}) {}  // value-initialized, as std::atomic<T>() in C++20
-  explicit atomic(T v) : a_() { a_.store(v, rl::mo_relaxed, RL_INFO); }
+  explicit atomic(T v) : a_() {
+    a_.store(v, rl::mo_relaxed, RL_INFO);
+    if constexpr (std::is_same_v<T, std::uint32_t>) relacy_detail::word_born(this);
+  }
+  ~atomic() {
+    if constexpr (std::is_same_v<T, std::uint32_t>) relacy_detail::word_died(this);
+  }
   atomic(const atomic&) = delete;
   atomic& operator=(const atomic&) = delete;
 
@@ -138,6 +184,7 @@ class atomic {
  private:
   friend void wait(atomic<std::uint32_t>&, std::uint32_t, std::int64_t, relacy_detail::site);
   friend void wake(atomic<std::uint32_t>&, int, relacy_detail::site);
+  friend void wake(FutexAddress, int, relacy_detail::site);
   mutable rl::atomic<T> a_;
 };
 
@@ -178,6 +225,25 @@ inline void wake_one(atomic<std::uint32_t>& word,
 inline void wake_all(atomic<std::uint32_t>& word,
                      relacy_detail::site l = relacy_detail::site::current()) {
   wake(word, 1 << 20, l);
+}
+// Wake by address (sync.hpp explains why a notifier may wake a word whose object a woken
+// waiter has already destroyed). The scheduling point comes first, so the search does let a
+// waiter destroy the object in between; then a dead word is woken as the kernel would: no
+// access, nobody woken (its waiters have all returned).
+struct FutexAddress {
+  atomic<std::uint32_t>* word;
+};
+inline FutexAddress futex_address(atomic<std::uint32_t>& word) noexcept { return FutexAddress{&word}; }
+inline void wake(FutexAddress a, int count, relacy_detail::site l = relacy_detail::site::current()) {
+  rl::context& c = rl::ctx();
+  c.sched();
+  c.atomic_thread_fence_seq_cst();
+  if (!relacy_detail::word_alive(a.word)) return;
+  (void)a.word->a_.wake(c, static_cast<rl::thread_id_t>(count), relacy_detail::info(l));
+}
+inline void wake_one(FutexAddress a, relacy_detail::site l = relacy_detail::site::current()) { wake(a, 1, l); }
+inline void wake_all(FutexAddress a, relacy_detail::site l = relacy_detail::site::current()) {
+  wake(a, 1 << 20, l);
 }
 // The perturbation hook of the other backends: every rl operation is a scheduling point.
 inline void step() noexcept {}

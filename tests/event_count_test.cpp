@@ -225,6 +225,34 @@ TEMPLATE_TEST_CASE("wait_for times out and returns false", "[event_count]", Even
   check_ledger(s);
 }
 
+TEMPLATE_TEST_CASE("wait_for(INT64_MAX ns) sleeps until a notify, never returns at once",
+                   "[event_count][timeout][misuse][regression]", EventCount, MutexEventCount) {
+  // `now + INT64_MAX ns` overflowed the steady_clock: the deadline lay in the past and the
+  // wait timed out at once. Deterministic both ways: the old code returned without sleeping,
+  // the fixed one is seen asleep in the kernel before the notify.
+  TestType ec;
+  std::atomic<long> tid{0};
+  std::atomic<int> result{-1};  // -1: not returned; 0: timed out; 1: woken
+  std::thread waiter([&] {
+    tid.store(gettid_now());
+    auto k = ec.prepare_wait();
+    result.store(ec.wait_for(k, INT64_MAX) ? 1 : 0);
+  });
+  const bool slept_or_returned =
+      eventually([&] { return result.load() != -1 || (tid.load() != 0 && ec.stats().waiting == 1 &&
+                                                       thread_state(tid.load()) == 'S'); });
+  const int early = result.load();
+  ec.notify_one();  // wakes the sleeper (or, after an early return, nobody)
+  waiter.join();
+  CHECK(slept_or_returned);
+  INFO("the wait returned before any notify with " << early << " (0 = timed out)");
+  CHECK(early == -1);
+  CHECK(result.load() == 1);
+  const EventCountStats s = ec.stats();
+  CHECK(s.timeouts == 0);
+  check_ledger(s);
+}
+
 TEMPLATE_TEST_CASE("notify_one wakes exactly one of two sleepers; the other sleeps until a second notify",
                    "[event_count]", EventCount, MutexEventCount) {
   TestType ec;
@@ -343,4 +371,53 @@ TEMPLATE_TEST_CASE("wait_for racing notifies: every return is a wake or a timeou
   CHECK(s.woken == trues.load());
   CHECK(s.timeouts == falses.load());
   check_ledger(s);
+}
+
+// LIFETIME (issue 10): a waiter whose wait() returned because of a notify may destroy the
+// event count at once, while the notifier that woke it is still inside notify_one(). The
+// seam t_ec_released_hook holds the notifier right after the step that releases the waiter
+// (EventCount: the epoch bump; MutexEventCount: the unlock); the waiter, which prepared
+// before the notify, returns from wait() and deletes the event count; then the notifier
+// finishes. Before the fix the rest of notify touched the object (EventCount: the futex wake
+// through the object and the statistic after the bump; MutexEventCount: notify_one() on the
+// condvar after the unlock): ASan's heap-use-after-free. Deterministic: the order is forced.
+namespace {
+std::atomic<int>* g_release_step = nullptr;  // the test's handshake with the seam
+void hold_notifier_until_destroyed() {
+  std::atomic<int>& step = *g_release_step;
+  step.store(1);  // the waiter may go: the notify has released it
+  while (step.load() != 2) std::this_thread::yield();  // the waiter destroyed the event count
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("a waiter may destroy the event count as soon as its wait returns, while the "
+                   "notifier is still inside notify_one",
+                   "[event_count][lifetime]", EventCount, MutexEventCount) {
+  for (int round = 0; round < 2; ++round) {  // notify_one, then notify_all
+    auto* ec = new TestType;
+    std::atomic<int> step{0};
+    g_release_step = &step;
+    std::thread waiter([&] {
+      const auto key = ec->prepare_wait();  // announced before the notify: the notify counts us
+      step.store(-1);
+      while (step.load() != 1) std::this_thread::yield();
+      ec->wait(key);  // the notify already came: returns at once
+      delete ec;      // the owner: the event it waited for happened
+      step.store(2);
+    });
+    std::thread notifier([&] {
+      while (step.load() != -1) std::this_thread::yield();  // the waiter has announced
+      handoff::detail::t_ec_released_hook = &hold_notifier_until_destroyed;
+      if (round == 0) {
+        ec->notify_one();
+      } else {
+        ec->notify_all();
+      }
+      handoff::detail::t_ec_released_hook = nullptr;
+    });
+    notifier.join();
+    waiter.join();
+    CHECK(step.load() == 2);
+    g_release_step = nullptr;
+  }
 }

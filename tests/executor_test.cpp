@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -419,4 +420,61 @@ TEST_CASE("idle reuse: back-to-back submit().get() while the worker still runs t
   CHECK(s.threads_started == 1);
   pool.shutdown();
   check_balanced(pool);
+}
+
+// ---- issue 10: the owner destroys the pool while the submitter is still inside submit() ----
+// A 1-worker pool runs a blocker; a second thread submits a job, which is queued behind it, and
+// is held by the seam detail::t_submit_pushed_hook right after the push, before its remaining
+// work on the pool (ThreadPoolExecutor: after_push's notify/token/spawn; MutexThreadPool: its
+// notify). The blocker is released: the worker takes the queued job by itself (no notify
+// needed), runs it, and the owner, which saw the job's effect, destroys the pool at once.
+// Then the submitter goes on. Before the fix it touched the freed pool (ASan:
+// heap-use-after-free in after_push; TSan: in MutexThreadPool's condvar notify); now the
+// destructor waits for the submit in flight (its t_destroy_waits_hook releases the
+// submitter). Forced order, no timing.
+namespace {
+std::atomic<int>* g_submit_step = nullptr;  // 1: pushed; 2: the submitter may go on
+void hold_submit_after_push() {
+  g_submit_step->store(1);
+  while (g_submit_step->load() < 2) std::this_thread::yield();
+}
+void release_held_submit() { g_submit_step->store(2); }  // the destructor waits for the submit
+}  // namespace
+
+TEMPLATE_TEST_CASE("lifetime: the owner destroys the pool as soon as the job is done, while its submitter is "
+                   "still inside submit()",
+                   "[executor][lifetime]", ThreadPoolExecutor, MutexThreadPool) {
+  std::atomic<int> step{0};
+  g_submit_step = &step;
+  Gate gate, started;
+  std::atomic<bool> ran{false};
+  auto pool = std::make_unique<TestType>(1);
+  auto blocker = pool->submit([&] {
+    started.open();
+    return gate.wait();
+  });
+  REQUIRE(started.wait());  // the only worker is busy: the next job waits in the queue
+  std::optional<ThreadFuture<int>> late;
+  std::thread submitter([&] {
+    detail::t_submit_pushed_hook = &hold_submit_after_push;
+    late.emplace(pool->submit([&] {
+      ran.store(true);
+      return 5;
+    }));
+    detail::t_submit_pushed_hook = nullptr;
+  });
+  while (step.load() < 1) std::this_thread::yield();  // queued; the submitter is held
+  gate.open();                                         // the worker finishes the blocker, takes the job
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!ran.load() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  REQUIRE(ran.load());  // the owner saw the work done (a hang guard, never hit)
+  detail::t_destroy_waits_hook = &release_held_submit;
+  pool.reset();  // destroyed at once: it waits for the held submit (the hook releases it)
+  detail::t_destroy_waits_hook = nullptr;
+  step.store(2);  // the pre-fix pools did not wait: the submitter goes on now, into freed memory
+  submitter.join();
+  g_submit_step = nullptr;
+  REQUIRE(late.has_value());
+  CHECK(late->get() == 5);
+  CHECK(blocker.get());
 }

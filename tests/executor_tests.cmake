@@ -27,4 +27,20 @@ if(HANDOFF_SANITIZE STREQUAL "")
   handoff_add_mutant_check(pool_spawn_no_rollback
     EXPECT "PHANTOM THREAD: after a failed creation the counters say 1 alive"
     COMMAND $<TARGET_FILE:executor_spawn_failure_test_mutant_no_rollback> "spawn failure: on the first submit*")
+  # The same defect in MutexThreadPool (it had it until issue 10's helper gave it the seam).
+  handoff_add_unit_mutant(mpool_spawn_no_rollback executor_spawn_failure_test.cpp HANDOFF_MUTANT_MPOOL_SPAWN_NO_ROLLBACK
+    EXPECT "PHANTOM THREAD: after a failed creation the counters say 1 alive" ARGS "spawn failure: on the first submit*")
+endif()
+
+# Mutants of the submit-lifetime fix (issue 10): ThreadPoolExecutor's destructor not waiting
+# for a submit in flight (ASan sees the freed access in after_push); MutexThreadPool's the same
+# (its freed access is the notify inside libc's pthread_cond_signal: TSan intercepts it, ASan
+# does not). The lifetime test must report the use after free.
+if(HANDOFF_SANITIZE MATCHES "address")
+  handoff_add_unit_mutant(pool_no_submit_wait executor_test.cpp HANDOFF_MUTANT_POOL_NO_SUBMIT_WAIT
+    EXPECT "heap-use-after-free" ARGS "*still inside submit() - ThreadPoolExecutor")
+endif()
+if(HANDOFF_SANITIZE MATCHES "thread")
+  handoff_add_unit_mutant(mpool_no_submit_wait executor_test.cpp HANDOFF_MUTANT_MPOOL_NO_SUBMIT_WAIT
+    EXPECT "heap-use-after-free" ARGS "*still inside submit() - MutexThreadPool")
 endif()

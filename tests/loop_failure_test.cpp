@@ -24,63 +24,16 @@
 #include <handoff/executor/thread_pool_executor.hpp>
 #include <handoff/loop/loop.hpp>
 
+#include "fault_injection.hpp"  // defines the global operator new/delete: this binary only
 #include "loop_test_support.hpp"
 
 using namespace handoff;
 using namespace std::chrono_literals;
 using handoff::test::check_ledger;
 
-// ---- a global operator new that fails on request ---------------------------------------------
-// Per thread: t_fail_after = k lets k allocations of this thread through and fails the next
-// one (then it is -1 again: one failure per arming). Other threads are never affected.
-namespace {
-thread_local long t_fail_after = -1;
-
-void* allocate(std::size_t n, std::size_t align) {
-  if (t_fail_after >= 0 && t_fail_after-- == 0) throw std::bad_alloc();
-  void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, (n + align - 1) / align * align)
-                                              : std::malloc(n == 0 ? 1 : n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-
-// Every replaceable form, so that each new/delete pair is ours (under ASan, a form left out
-// would pair the sanitizer's operator new with our free: an alloc-dealloc mismatch).
-namespace {
-void* allocate_nothrow(std::size_t n, std::size_t align) noexcept {
-  try {
-    return allocate(n, align);
-  } catch (const std::bad_alloc&) {
-    return nullptr;
-  }
-}
-constexpr std::size_t kDefaultAlign = alignof(std::max_align_t);
-}  // namespace
-void* operator new(std::size_t n) { return allocate(n, kDefaultAlign); }
-void* operator new[](std::size_t n) { return allocate(n, kDefaultAlign); }
-void* operator new(std::size_t n, std::align_val_t a) { return allocate(n, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return allocate(n, static_cast<std::size_t>(a)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return allocate_nothrow(n, kDefaultAlign); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return allocate_nothrow(n, kDefaultAlign); }
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return allocate_nothrow(n, static_cast<std::size_t>(a));
-}
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return allocate_nothrow(n, static_cast<std::size_t>(a));
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+// ---- a global operator new that fails on request: tests/fault_injection.hpp ----------------
+// alloc::arm(k + 1) lets k allocations of this thread through and fails the next one (once).
+namespace alloc = handoff::test::alloc;
 
 namespace {
 
@@ -91,13 +44,13 @@ template <class Post>
 int post_with_failures(int attempts, Post&& post) {
   int failures = 0;
   for (int i = 0; i < attempts; ++i) {
-    t_fail_after = i % 5;
+    alloc::arm(i % 5 + 1);
     try {
       post();
     } catch (const std::bad_alloc&) {
       ++failures;
     }
-    t_fail_after = -1;
+    (void)alloc::disarm();
   }
   return failures;
 }
@@ -113,13 +66,13 @@ TEST_CASE("an allocation failure inside call_soon_threadsafe keeps the ledger ba
   int ran = 0, dropped = 0, failures = 0, attempts = 0;
   for (int i = 0; i < 30; ++i) {  // a fresh thread each time: its first post allocates
     std::thread poster([&] {
-      t_fail_after = i % 3;
+      alloc::arm(i % 3 + 1);
       try {
         loop.call_soon_threadsafe(Callback::with_drop([&] { ++ran; }, [&] { ++dropped; }));
       } catch (const std::bad_alloc&) {
         ++failures;
       }
-      t_fail_after = -1;
+      (void)alloc::disarm();
     });
     poster.join();
     ++attempts;

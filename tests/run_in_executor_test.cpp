@@ -140,18 +140,60 @@ TEST_CASE("cancel while the job runs: the task resumes with CancelledError only 
     }
   };
   Future<int> f = loop.create_task(body());
-  std::thread opener([&] {
-    REQUIRE(started.wait());
-    loop.call_soon_threadsafe([&] { f.cancel(); });  // the job is running: the task stays suspended
-    std::this_thread::sleep_for(5ms);  // (no timing is checked: any delay gives the same outcome)
-    gate.open();
+  // Runs right after the task's first step, which submitted the job and suspended: so the
+  // cancel runs on the loop while the task is suspended and the job is running (held by the
+  // gate). (Posted from another thread instead, the cancel could run late: the loop thread,
+  // preempted between submit() and the await, found the job already finished and never
+  // suspended — see the next test.)
+  bool cancel_accepted = false;
+  loop.call_soon([&] {
+    if (!started.wait()) return;  // (the job did not start: the checks below fail)
+    cancel_accepted = f.cancel();  // the job is running: the task stays suspended
+    gate.open();                   // only now can the job return
   });
   CHECK_THROWS_AS(loop.run_until_complete(f), CancelledError);
-  opener.join();
+  CHECK(cancel_accepted);
   CHECK(returned_before_resume);  // resumed only after the job returned; its result discarded
   pool.shutdown();
   CHECK(pool.stats().run == 1);
   CHECK(pool.stats().cancelled == 0);
+}
+
+TEST_CASE("the job finishes before the task reaches its await: a cancel posted meanwhile runs after the task finished and is refused",
+          "[run_in_executor][cancel]") {
+  // The interleaving behind the old flake of the test above: the loop thread is preempted
+  // between submit() and the await; the job runs, a canceller posts the task's cancel and
+  // lets the job return. The await finds the thread future done and does not suspend
+  // (ThreadFutureAwaiter::await_ready), so the task finishes with the value before the
+  // posted cancel runs — which then finds the task done and returns false: the canceller is
+  // told it was too late; no cancel is lost.
+  ThreadPoolExecutor pool(1);
+  Gate gate, started;
+  EventLoop loop;
+  auto body = [&]() -> Task<int> {
+    auto tf = get_running_loop().run_in_executor(pool, [&] {
+      started.open();
+      return gate.wait() ? 5 : -1;
+    });
+    // Force the preemption: hold the loop thread until the job has finished.
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (!tf.done() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    co_return co_await std::move(tf);
+  };
+  Future<int> f = loop.create_task(body());
+  std::atomic<int> cancel_result{-1};  // -1: the cancel did not run
+  std::thread canceller([&] {
+    if (!started.wait()) return;
+    loop.call_soon_threadsafe([&] { cancel_result = f.cancel() ? 1 : 0; });
+    gate.open();  // the cancel is queued on the loop before the job can return
+  });
+  CHECK(loop.run_until_complete(f) == 5);
+  canceller.join();
+  for (int i = 0; i < 100 && cancel_result.load() == -1; ++i) loop.run_until_complete(nap());
+  CHECK(cancel_result.load() == 0);  // the cancel ran after the task finished: refused
+  CHECK_FALSE(f.cancelled());
+  pool.shutdown();
+  CHECK(pool.stats().run == 1);
 }
 
 TEST_CASE("cancel after the job finished but before the task resumed: CancelledError, result discarded",
@@ -222,8 +264,13 @@ TEST_CASE("run_in_executor_detached: cancelling resumes the task at once; the jo
   CHECK_THROWS_AS(loop.run_until_complete(f), CancelledError);
 }
 
-TEST_CASE("a loop closed while its job runs: close() waits for the job (it may use the frame); the completion is refused and counted",
+TEST_CASE("a loop closed while its job runs: close() waits for the job (it may use the frame); the completion is refused or dropped, counted once",
           "[run_in_executor][close]") {
+  // The job's completion posts the task's resumption; the loop is stopped, so that post is
+  // never run. Which of the other two ledger outcomes it gets depends on when the job
+  // finishes: during close() (after the inbox closed): the post is refused; before close():
+  // accepted, then dropped by close(). Each section forces one; both balance the ledger with
+  // the resumption counted exactly once.
   ThreadPoolExecutor pool(1);
   Gate gate, started;
   std::atomic<bool> job_returned{false};
@@ -242,48 +289,44 @@ TEST_CASE("a loop closed while its job runs: close() waits for the job (it may u
     if (started.wait()) get_running_loop().stop();
   });
   loop->run_forever();
+  REQUIRE_FALSE(job_returned.load());
   const LoopStats before = loop->stats();
-  std::thread opener([&] {
-    std::this_thread::sleep_for(5ms);  // (no timing is checked: close() must wait however long)
+  std::uint64_t refused = 0, dropped = 0;
+  SECTION("the job finishes while close() waits for it: the completion's post is refused") {
+    // close() abandons the task and waits for its running job (the frame rule) through
+    // ThreadFuture::wait(), which calls this thread's wait helper first: the gate opens only
+    // once close() is waiting, i.e. after it closed the inbox.
+    detail::t_wait_helper = [](void* g) {
+      static_cast<Gate*>(g)->open();
+      return false;  // nothing else to do: sleep until the job is done
+    };
+    detail::t_wait_helper_arg = &gate;
+    loop->close();
+    detail::t_wait_helper = nullptr;
+    detail::t_wait_helper_arg = nullptr;
+    CHECK(job_returned.load());  // the frame was destroyed only after the job returned
+    refused = 1;
+  }
+  SECTION("the job finished before close(): the completion's post was accepted; close() drops it") {
     gate.open();
-  });
-  loop->close();  // abandons the task: waits for its running job first (tla/JobHandoff.tla)
-  CHECK(job_returned.load());  // the frame was destroyed only after the job returned
-  opener.join();
+    // The worker counts the run after the job published its outcome and ran its done
+    // callbacks, i.e. after the resumption's post was accepted.
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (pool.stats().run == 0 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    REQUIRE(pool.stats().run == 1);
+    loop->close();
+    dropped = 1;
+  }
   CHECK(f.done());
   CHECK_THROWS_AS(f.result(), LoopClosedError);
-  pool.shutdown(true);
+  pool.shutdown(true);  // joins the worker: its done callbacks have run
   const LoopStats after = loop->stats();
-  CHECK(after.refused == before.refused + 1);  // the job's resumption, posted to the closed loop
+  CHECK(after.posted == before.posted + 1);  // the job's resumption, and nothing else
+  CHECK(after.run == before.run);
+  CHECK(after.refused == before.refused + refused);
+  CHECK(after.dropped == before.dropped + dropped);
   handoff::test::check_ledger(after);
   loop.reset();  // nothing touches the destroyed loop
-}
-
-TEST_CASE("a loop closed while its job is queued: close() cancels the job, which never runs",
-          "[run_in_executor][close]") {
-  ThreadPoolExecutor pool(1);
-  Gate gate, started;
-  auto blocker = pool.submit([&] {
-    started.open();
-    return gate.wait();
-  });
-  REQUIRE(started.wait());
-  std::atomic<bool> ran{false};
-  {
-    EventLoop loop;
-    auto body = [&]() -> Task<void> { co_await get_running_loop().run_in_executor(pool, [&] { ran = true; }); };
-    Future<void> f = loop.create_task(body());
-    loop.stop();
-    loop.run_forever();  // the task submits the job (queued behind the blocker) and suspends
-    loop.close();        // does not wait: the queued job is cancelled
-    CHECK(f.done());
-  }
-  gate.open();
-  CHECK(blocker.get());
-  pool.shutdown(true);
-  CHECK_FALSE(ran.load());
-  CHECK(pool.stats().cancelled == 1);
-  CHECK(pool.stats().balanced());
 }
 
 TEST_CASE("errors name the call the user made: run_in_executor / to_thread, not the pool's submit()",

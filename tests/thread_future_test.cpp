@@ -683,7 +683,7 @@ TEST_CASE("run_coroutine_threadsafe: whichever move of the result throws, the fu
   int exception_outcomes = 0;
   for (int fuse : {1, 3, 4, 5, 6}) {
     INFO("fuse = " << fuse);
-    ThreadFuture<MoveBomb> f = run_coroutine_threadsafe(make_bomb(fuse), lt.loop);
+    ThreadFuture<MoveBomb> f = run_coroutine_threadsafe(make_bomb(fuse), lt.loop());
     require_done_within(f, 5s);
     try {
       MoveBomb b = f.get();
@@ -696,7 +696,7 @@ TEST_CASE("run_coroutine_threadsafe: whichever move of the result throws, the fu
   }
   CHECK(exception_outcomes >= 3);  // co_return, result(), the slot: at least three moves
   CHECK(value_outcomes >= 1);      // a fuse past the last move: the value arrives
-  lt.stop_and_close();
+  lt.stop();
 }
 
 TEST_CASE("run_in_executor: a job whose result's move throws resumes the task with it; close() returns",

@@ -26,9 +26,12 @@
 // MEMORY. Proof that the poison bites: the HANDOFF_MUTANT_MODEL_EC_EARLY_DESTROY build destroys
 // right after the shutdown's notify_all, before the join: a worker still returning from
 // wait() touches the dead EventCount (tests/model/CMakeLists.txt expects that verdict).
-// The opt-in scenario waiter_destroys asks the stronger question "may a waiter destroy the
+// The scenario waiter_destroys asks the stronger question "may a waiter destroy the
 // EventCount as soon as its wait() returned, while the notifier that woke it is still inside
-// notify_one()?" — a condvar promises that; EventCount today does not (see the scenario).
+// notify_one()?" — a condvar promises that, and so does EventCount since issue 10 (the bump
+// is notify's last access; the futex wake gets the address only). The mutant
+// HANDOFF_MUTANT_EC_TOUCH_AFTER_RELEASE (the pre-fix order) must fail it with ACCESS TO FREED
+// MEMORY.
 //
 // CHECKS after every execution (USER ASSERT FAILED "[scenario] ..."): every job was taken
 // exactly once; the stats ledger balances (prepared = cancelled + committed, committed = woken
@@ -259,15 +262,16 @@ struct TimeoutRace : EcModel<TimeoutRace, 3, 1> {
   }
 };
 
-// (5) opt-in: may the woken waiter destroy the EventCount as soon as its wait() returned? A
-// wait() returns only after a notify bumped the epoch, so at that point the notifier is
-// inside notify_one() — the waiter has seen its effect, as a thread woken on a condvar has.
-// (If the waiter saw the event before sleeping, the notifier may not have called notify_one()
-// yet: then it joins the notifier first, as any owner must.) notify bumps the epoch and only
-// then issues the futex wake and counts the syscall, both on the EventCount: ACCESS TO FREED
-// MEMORY in notify. POSIX promises this pattern for condvars; EventCount does not, so its
-// owners must join every notifier before destroying it (the executor joins its workers and
-// its submitters have returned before ~ThreadPoolExecutor).
+// (5) May the woken waiter destroy the EventCount as soon as its wait() returned? A wait()
+// returns only after a notify bumped the epoch, so at that point the notifier is inside
+// notify_one() — the waiter has seen its effect, as a thread woken on a condvar has. (If the
+// waiter saw the event before sleeping, the notifier may not have called notify_one() yet:
+// then it joins the notifier first, as any owner must.) Before issue 10's fix notify bumped
+// the epoch and only then issued the futex wake and counted the syscall, both through the
+// EventCount: ACCESS TO FREED MEMORY in notify (event_count.hpp:292, the wake). Now the count
+// comes before the bump and the wake takes the address only (the Relacy backend wakes a dead
+// word as the kernel does: nobody, no access), so it passes; the mutant
+// HANDOFF_MUTANT_EC_TOUCH_AFTER_RELEASE restores the old order and must fail it.
 struct WaiterDestroys : rl::test_suite<WaiterDestroys, 2> {
   model::Owned<EventCount> ec;
   model::Join notifier{1};
@@ -308,8 +312,6 @@ int main(int argc, char** argv) {
                             "wait_for(k, 0) racing notify_one, + a sleeping worker, 1 job");
   run.scenario<WaiterDestroys>(
       "waiter_destroys",
-      "a woken waiter destroys the EventCount while notify_one() is still running "
-      "(fails today: notify touches it after the epoch bump)",
-      model::Runner::Kind::OptIn);
+      "a woken waiter destroys the EventCount while notify_one() is still running");
   return run.finish();
 }
