@@ -105,12 +105,15 @@ class MapResults {
     ThreadFuture<R>& f = futures_[next_];
     if (deadline_) {
       const auto left = *deadline_ - clock::now();
-      if (!f.wait_for(left > clock::duration::zero() ? left : clock::duration::zero())) {
+      if (!f.state()->wait_for(left > clock::duration::zero() ? left : clock::duration::zero(),
+                               "MapResults::next()")) {
         cancel_rest();
         next_ = futures_.size();
         timed_out_ = true;
         throw TimeoutError("Executor::map(): the results were not ready by the deadline");
       }
+    } else {
+      f.state()->wait("MapResults::next()");  // an error on a loop thread names this call
     }
     ++next_;
     return std::move(f).get();  // each result is read once: moved out, not copied
@@ -199,10 +202,16 @@ class ExecutorBase {
     using In = std::decay_t<decltype(*std::begin(inputs))>;
     using R = std::invoke_result_t<F&, In&>;
     std::vector<ThreadFuture<R>> futures;
+    auto cancel_submitted = [&] {
+      for (auto& f : futures) f.cancel();  // refused midway: nothing half-submitted keeps running unseen
+    };
     try {
       for (const auto& x : inputs) futures.push_back(submit(fn, x));
+    } catch (const ExecutorShutdownError&) {
+      cancel_submitted();
+      throw ExecutorShutdownError("map() after shutdown()");  // the user's call, not submit()
     } catch (...) {
-      for (auto& f : futures) f.cancel();  // refused midway: nothing half-submitted keeps running unseen
+      cancel_submitted();
       throw;
     }
     return MapResults<R>(std::move(futures), deadline);

@@ -126,6 +126,17 @@ constexpr void check_job_arguments() {
                 "arguments. docs/executor.md, 'GCC 12 and co_await temporaries'.");
 }
 
+// executor.submit(fn, args...), a refusal reported as the user's call `what` (the executor
+// names its own submit(), which the user did not call). The job was already released.
+template <class Executor, class F, class... A>
+auto submit_as(const char* what, Executor& executor, F&& fn, A&&... args) {
+  try {
+    return executor.submit(std::forward<F>(fn), std::forward<A>(args)...);
+  } catch (const ExecutorShutdownError&) {
+    throw ExecutorShutdownError(std::string(what) + " on an executor after its shutdown()");
+  }
+}
+
 }  // namespace detail
 
 template <class Executor, class F, class... A>
@@ -137,7 +148,7 @@ auto EventLoop::run_in_executor(Executor& executor, F&& fn, A&&... args) {
   detail::check_job_arguments<F, A...>();
   check_thread("EventLoop::run_in_executor");
   if (closed_) throw LoopClosedError("run_in_executor() after close()");
-  return executor.submit(std::forward<F>(fn), std::forward<A>(args)...);
+  return detail::submit_as("run_in_executor()", executor, std::forward<F>(fn), std::forward<A>(args)...);
 }
 
 template <class F>
@@ -170,9 +181,9 @@ inline void EventLoop::set_default_executor(std::shared_ptr<ThreadPoolExecutor> 
 template <class F, class... A>
 auto to_thread(F&& fn, A&&... args) {
   detail::check_job_arguments<F, A...>();
-  EventLoop& loop = get_running_loop();
+  EventLoop& loop = get_running_loop("to_thread()");
   if (loop.is_closed()) throw LoopClosedError("to_thread() after close()");
-  return loop.default_executor().submit(std::forward<F>(fn), std::forward<A>(args)...);
+  return detail::submit_as("to_thread()", loop.default_executor(), std::forward<F>(fn), std::forward<A>(args)...);
 }
 
 // The awaitable of run_in_executor_detached(): like awaiting the job's ThreadFuture, except
@@ -214,7 +225,8 @@ class DetachedJobAwaiter final : public Waiter {
 // cancelled, the task moves on while fn may still run.
 template <class Executor, class F, class... A>
 auto run_in_executor_detached(Executor& executor, F&& fn, A&&... args) {
-  auto f = get_running_loop().run_in_executor(executor, std::forward<F>(fn), std::forward<A>(args)...);
+  auto f = get_running_loop("run_in_executor_detached()")
+               .run_in_executor(executor, std::forward<F>(fn), std::forward<A>(args)...);
   using R = std::decay_t<decltype(f.get())>;
   return DetachedJobAwaiter<R>(std::move(f));
 }

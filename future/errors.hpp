@@ -62,6 +62,10 @@ struct NoRunningLoopError : Error {
   NoRunningLoopError()
       : Error("handoff: no running event loop in this thread (get_running_loop() works only "
               "inside a callback or coroutine that the loop is running)") {}
+  // A call that needs the running loop (gather(), shield(), as_completed(), ...) made outside one.
+  explicit NoRunningLoopError(const std::string& what)
+      : Error("handoff: " + what + ": no running event loop in this thread (call it inside a "
+              "callback or coroutine that the loop is running, e.g. under run())") {}
 };
 
 // A job was submitted to an executor that has been shut down.

@@ -126,14 +126,23 @@ class ThreadFutureBase {
     return (word_.load(std::memory_order_acquire) & kCancelRequested) != 0;  // pairs with cancel()
   }
 
-  // Any thread. Block until done (or until `timeout`); false on timeout.
+  // Any thread. Block until done (or until `timeout`); false on timeout. `what` is the call
+  // the user made, named in the error a blocking wait on a loop thread gets.
   template <class Rep, class Period>
-  bool wait_for(std::chrono::duration<Rep, Period> timeout) {
+  bool wait_for(std::chrono::duration<Rep, Period> timeout, const char* what = "ThreadFuture::wait_for()") {
     // Saturated (duration_cast wrapped hours::max()); a negative timeout polls (it was taken
     // as "no timeout" and waited forever).
-    return wait_until_ns(std::max<std::int64_t>(0, detail::saturating_nanos(timeout).count()));
+    return wait_until_ns(std::max<std::int64_t>(0, detail::saturating_nanos(timeout).count()), what);
   }
-  void wait() { wait_until_ns(-1); }
+  void wait(const char* what = "ThreadFuture::wait()") { wait_until_ns(-1, what); }
+
+  // Call only when done() (concurrent.futures' exception()): the exception the future
+  // completed with, nullptr if it holds a value (left untouched); a cancelled future throws
+  // its CancelledError. error_ is immutable once DONE: any number of readers.
+  std::exception_ptr exception_when_done() const {
+    if (cancelled_) std::rethrow_exception(error_);
+    return error_;
+  }
 
   // Any thread. fn runs once the future is done: on the completing thread, or at once on
   // this thread if it already is. If the future is destroyed uncompleted, fn is dropped.
@@ -226,9 +235,9 @@ class ThreadFutureBase {
     }
   }
 
-  bool wait_until_ns(std::int64_t timeout_ns) {
+  bool wait_until_ns(std::int64_t timeout_ns, const char* what) {
     if (done()) return true;
-    check_blocking_allowed("ThreadFuture::get()/wait()");
+    check_blocking_allowed(what);
     if (detail::t_wait_helper != nullptr) {
       while (!done() && detail::t_wait_helper(detail::t_wait_helper_arg)) {
       }
@@ -392,12 +401,12 @@ class ThreadFuture {
   // a copyable value, any number of times; a move-only value moved out once). Throws
   // InvalidStateError on a loop thread (co_await it there).
   T get() & {
-    s_->wait();
+    s_->wait("ThreadFuture::get()");
     return s_->read();
   }
   // On an rvalue (`pool.submit(f).get()`, `std::move(tf).get()`): the value moved out, once.
   T get() && {
-    s_->wait();
+    s_->wait("ThreadFuture::get()");
     return s_->take();
   }
   // As get(), but throws TimeoutError if not done within `timeout` (the future stays valid).
@@ -417,6 +426,20 @@ class ThreadFuture {
   bool done() const noexcept { return s_->done(); }
   bool cancelled() const noexcept { return s_->cancelled(); }
   bool cancel() { return s_->cancel(); }
+  // concurrent.futures' exception([timeout]): blocks until done, as get() does (so on a loop
+  // thread, InvalidStateError unless already done: co_await it there, or check done() first);
+  // then the exception it completed with, nullptr if it holds a value (the value is left for
+  // get()); CancelledError if it was cancelled; TimeoutError if `timeout` passes first. On a
+  // done future neither exception() nor get() ever blocks, on any thread.
+  std::exception_ptr exception() {
+    s_->wait("ThreadFuture::exception()");
+    return s_->exception_when_done();
+  }
+  template <class Rep, class Period>
+  std::exception_ptr exception(std::chrono::duration<Rep, Period> timeout) {
+    if (!s_->wait_for(timeout, "ThreadFuture::exception(timeout)")) throw TimeoutError("ThreadFuture::exception(timeout)");
+    return s_->exception_when_done();
+  }
   void add_done_callback(Callback fn) { s_->add_done_callback(std::move(fn)); }
   explicit operator bool() const noexcept { return s_ != nullptr; }
 
@@ -425,7 +448,7 @@ class ThreadFuture {
  private:
   template <class Rep, class Period>
   void wait_or_throw(std::chrono::duration<Rep, Period> timeout) {
-    if (!s_->wait_for(timeout)) throw TimeoutError("ThreadFuture::get(timeout)");
+    if (!s_->wait_for(timeout, "ThreadFuture::get(timeout)")) throw TimeoutError("ThreadFuture::get(timeout)");
   }
 
   std::shared_ptr<ThreadFutureState<T>> s_;

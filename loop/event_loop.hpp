@@ -174,8 +174,8 @@ struct LoopCore {
   // the loop can never count a run before its post: tla/LoopClose.tla's count-after-push
   // bug), then exactly once more: run or dropped by the loop, or refused here — closed, or
   // the push itself threw (std::bad_alloc for a new inbox node; the value is left untouched
-  // then, so the drop hook still runs).
-  void post(Callback&& cb) {
+  // then, so the drop hook still runs). `what` names the user's call in the error.
+  void post(Callback&& cb, const char* what) {
     posted.add();
     PushResult r;
     try {
@@ -190,7 +190,7 @@ struct LoopCore {
     if (r != PushResult::Pushed) {
       refused.fetch_add(1, std::memory_order_relaxed);  // a statistic; rare (closed loop only)
       cb.drop();  // the caller's callback never runs: its drop hook says so
-      throw LoopClosedError("call_soon_threadsafe() after close()");
+      throw LoopClosedError(std::string(what) + " after close()");
     }
     wake_if_sleeping();
   }
@@ -251,7 +251,11 @@ class LoopRef {
   LoopRef() = default;
   explicit LoopRef(std::shared_ptr<detail::LoopCore> core) : core_(std::move(core)) {}
 
-  void call_soon_threadsafe(Callback fn) const { core_->post(std::move(fn)); }
+  // `what` is the call the error names if the loop is closed: a library function that posts
+  // on the user's behalf (run_coroutine_threadsafe) passes its own name.
+  void call_soon_threadsafe(Callback fn, const char* what = "call_soon_threadsafe()") const {
+    core_->post(std::move(fn), what);
+  }
   void stop() const noexcept { core_->request_stop(); }
   bool is_closed() const noexcept { return core_->inbox_closed(); }
   explicit operator bool() const noexcept { return core_ != nullptr; }
@@ -340,39 +344,19 @@ class EventLoop {
   }
 
   // Any thread. Wakes the loop if it sleeps. Throws LoopClosedError once the loop is closed.
-  void call_soon_threadsafe(Callback fn) { core_->post(std::move(fn)); }
+  void call_soon_threadsafe(Callback fn) { core_->post(std::move(fn), "call_soon_threadsafe()"); }
 
   // Loop thread. Run fn once `delay` has passed (never earlier; as soon as possible after).
   // A delay beyond the clock's range (nanoseconds::max()) saturates: the timer never fires
   // (cancel it, or close() drops it); a negative one is due at once.
   TimerHandle call_later(detail::SaturatingNanos delay, Callback fn) {  // any duration; hours::max() = never
-    return call_at(detail::saturating_add(time(), delay.get()), std::move(fn));
+    return add_timer(detail::saturating_add(time(), delay.get()), std::move(fn), "EventLoop::call_later",
+                     "call_later() after close()");
   }
 
   // Loop thread. Run fn at `when` on the loop's clock (time()). time_point::max(): never.
   TimerHandle call_at(time_point when, Callback fn) {
-    check_thread("EventLoop::call_at");
-    ++posted_local_;
-    if (closed_) {
-      ++refused_local_;
-      fn.drop();
-      throw LoopClosedError("call_later()/call_at() after close()");
-    }
-    prune_cancelled_timers();
-    // Allocate the entry and the heap's slot first, then move fn in (noexcept): if either
-    // allocation fails, fn is still ours to drop, and the post counts as refused.
-    std::shared_ptr<TimerHandle::Entry> e;
-    admit(fn, [&] {
-      e = std::make_shared<TimerHandle::Entry>();
-      timers_.reserve(timers_.size() + 1);
-    });
-    e->when = when;
-    e->seq = timer_seq_++;
-    e->fn = std::move(fn);
-    e->cell = cell_;
-    timers_.push_back(e);  // capacity reserved: cannot throw
-    std::push_heap(timers_.begin(), timers_.end(), TimerLater{});
-    return TimerHandle(std::move(e));
+    return add_timer(when, std::move(fn), "EventLoop::call_at", "call_at() after close()");
   }
 
   // The loop's clock: monotonic (std::chrono::steady_clock), any thread.
@@ -846,6 +830,32 @@ class EventLoop {
     }
   }
 
+  // The one timer path; `method` and `after_close` name the user's call in its errors.
+  TimerHandle add_timer(time_point when, Callback fn, const char* method, const char* after_close) {
+    check_thread(method);
+    ++posted_local_;
+    if (closed_) {
+      ++refused_local_;
+      fn.drop();
+      throw LoopClosedError(after_close);
+    }
+    prune_cancelled_timers();
+    // Allocate the entry and the heap's slot first, then move fn in (noexcept): if either
+    // allocation fails, fn is still ours to drop, and the post counts as refused.
+    std::shared_ptr<TimerHandle::Entry> e;
+    admit(fn, [&] {
+      e = std::make_shared<TimerHandle::Entry>();
+      timers_.reserve(timers_.size() + 1);
+    });
+    e->when = when;
+    e->seq = timer_seq_++;
+    e->fn = std::move(fn);
+    e->cell = cell_;
+    timers_.push_back(e);  // capacity reserved: cannot throw
+    std::push_heap(timers_.begin(), timers_.end(), TimerLater{});
+    return TimerHandle(std::move(e));
+  }
+
   void add_fd(int fd, std::function<void()> fn,
               std::unordered_map<int, std::shared_ptr<std::function<void()>>>& table, const char* what) {
     check_thread(what);
@@ -981,6 +991,13 @@ inline void TimerHandle::cancel() {
 // The loop running in this thread, or NoRunningLoopError.
 inline EventLoop& get_running_loop() {
   if (detail::t_running_loop == nullptr) throw NoRunningLoopError();
+  return *detail::t_running_loop;
+}
+
+// As get_running_loop(), for a library function that needs the loop on the user's behalf:
+// the error names `what`, the call the user made (gather(), shield(), as_completed(), ...).
+inline EventLoop& get_running_loop(const char* what) {
+  if (detail::t_running_loop == nullptr) throw NoRunningLoopError(what);
   return *detail::t_running_loop;
 }
 

@@ -272,7 +272,7 @@ EventLoop& gather_loop(const As&... as) {
   if (t_running_loop != nullptr) return *t_running_loop;
   EventLoop* found = nullptr;
   ((found = found != nullptr ? found : loop_of(as)), ...);
-  if (found == nullptr) throw NoRunningLoopError();
+  if (found == nullptr) throw NoRunningLoopError("gather()");
   return *found;
 }
 
@@ -345,7 +345,7 @@ EventLoop& gather_vector_loop(const std::vector<Future<T>>& futs) {
   for (const auto& f : futs) {
     if (f && f.state()->loop() != nullptr) return *f.state()->loop();
   }
-  throw NoRunningLoopError();
+  throw NoRunningLoopError("gather()");
 }
 
 template <class T>
@@ -395,7 +395,7 @@ Future<std::vector<Outcome<T>>> gather_vector_outcomes(EventLoop& loop, std::vec
 // gather(std::vector<Task<T>>) -> Future<std::vector<T>> (Future<void> for T = void).
 template <class T>
 Future<detail::gather_vector_t<T>> gather(std::vector<Task<T>> tasks) {
-  EventLoop& loop = get_running_loop();
+  EventLoop& loop = get_running_loop("gather()");
   return detail::gather_vector(loop, detail::to_futures(loop, std::move(tasks)));
 }
 template <class T>
@@ -407,7 +407,7 @@ Future<detail::gather_vector_t<T>> gather(std::vector<Future<T>> futs) {
 // gather(return_exceptions, std::vector<Task<T>> / std::vector<Future<T>>) -> Future<vector<Outcome<T>>>.
 template <class T>
 Future<std::vector<Outcome<T>>> gather(ReturnExceptions, std::vector<Task<T>> tasks) {
-  EventLoop& loop = get_running_loop();
+  EventLoop& loop = get_running_loop("gather()");
   return detail::gather_vector_outcomes(loop, detail::to_futures(loop, std::move(tasks)));
 }
 template <class T>

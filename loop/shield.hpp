@@ -88,7 +88,7 @@ Future<T> shield(Future<T> inner) {
 // Schedule the coroutine as a task (on the running loop) and shield it.
 template <class T>
 Future<T> shield(Task<T> coro) {
-  return shield(get_running_loop().create_task(std::move(coro)));
+  return shield(get_running_loop("shield()").create_task(std::move(coro)));
 }
 
 }  // namespace handoff

@@ -111,6 +111,13 @@ class TaskGroupState : public std::enable_shared_from_this<TaskGroupState> {
 
   template <class T>
   Future<T> create_task(Task<T> coro) {
+    if (t_running_loop != loop_) {  // first: the group's state is the loop thread's
+      // The TaskGroup handle was passed to a task of another loop (or to another thread): the
+      // task would be created and tracked from the wrong thread, racing the group's loop.
+      throw InvalidStateError("TaskGroup::create_task(): called outside the group's event loop (from "
+                              "another loop's task or another thread); create tasks from the "
+                              "group's own loop, or hand work across with call_soon_threadsafe");
+    }
     if (finished_) {
       throw InvalidStateError("TaskGroup::create_task(): the group has finished (its task_group() "
                               "scope returned); create tasks inside the scope");
@@ -118,13 +125,6 @@ class TaskGroupState : public std::enable_shared_from_this<TaskGroupState> {
     if (aborting_) {
       throw InvalidStateError("TaskGroup::create_task(): the group is shutting down (a task failed or "
                               "the scope was cancelled)");
-    }
-    if (t_running_loop != loop_) {
-      // The TaskGroup handle was passed to a task of another loop (or to another thread): the
-      // task would be created and tracked from the wrong thread, racing the group's loop.
-      throw InvalidStateError("TaskGroup::create_task(): called outside the group's event loop (from "
-                              "another loop's task or another thread); create tasks from the "
-                              "group's own loop, or hand work across with call_soon_threadsafe");
     }
     Future<T> f = loop_->create_task(std::move(coro));
     track(f.state(), false);

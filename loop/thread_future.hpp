@@ -108,6 +108,7 @@ ThreadFutureAwaiter<T> operator co_await(ThreadFuture<T>&& f) {
 // with LoopClosedError. cancel() on the future cancels the task on its loop.
 template <class T>
 ThreadFuture<T> run_coroutine_threadsafe(Task<T> coro, const LoopRef& loop) {
+  if (!loop) throw InvalidStateError("run_coroutine_threadsafe() with an empty LoopRef");
   auto st = std::make_shared<ThreadFutureState<T>>();
   // Touched only on the loop thread: the task's future, once the loop has created it.
   auto task = std::make_shared<Future<T>>();
@@ -180,7 +181,7 @@ ThreadFuture<T> run_coroutine_threadsafe(Task<T> coro, const LoopRef& loop) {
   loop.call_soon_threadsafe(Callback::with_drop(std::move(start), [st] {
     st->set_exception(std::make_exception_ptr(
         LoopClosedError("run_coroutine_threadsafe(): the loop closed before starting the task")));
-  }));
+  }), "run_coroutine_threadsafe()");
   return ThreadFuture<T>(std::move(st));
 }
 

@@ -246,7 +246,7 @@ class AsCompleted {
 template <class T>
 AsCompleted<T> as_completed(std::vector<Future<T>> futs,
                             std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
-  EventLoop& loop = get_running_loop();
+  EventLoop& loop = get_running_loop("as_completed()");
   auto watch = detail::CompletionWatch<T>::start(
       loop, std::move(futs), [](FutureBase&, std::size_t, std::size_t) { return true; }, "as_completed()");
   if (timeout) {

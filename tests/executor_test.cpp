@@ -215,6 +215,14 @@ TEMPLATE_TEST_CASE("map: results in input order; one deadline; exceptions rethro
   gate.open();
 }
 
+TEMPLATE_TEST_CASE("map after shutdown names map(), not submit()", "[executor][map][messages]",
+                   ThreadPoolExecutor, MutexThreadPool) {
+  TestType pool(1);
+  pool.shutdown();
+  CHECK_THROWS_WITH(pool.map([](int x) { return x; }, std::vector<int>{1}),
+                    Catch::Contains("executor is shut down: map() after shutdown()"));
+}
+
 TEST_CASE("a job that waits on its children runs them itself: a 1-worker pool finishes a spawn tree",
           "[executor][nested]") {
   ThreadPoolExecutor pool(1);

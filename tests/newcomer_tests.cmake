@@ -1,7 +1,11 @@
-# Unit tests of issue 11's "newcomer" work: the natural run_in_executor forms (GCC PR 100611)
-# and asyncio.wait / as_completed (loop/wait.hpp). Included from tests/CMakeLists.txt.
+# Unit tests of issue 11's "newcomer" work: the natural run_in_executor forms (GCC PR 100611),
+# asyncio.wait / as_completed (loop/wait.hpp), the umbrella header and the error messages.
+# Included from tests/CMakeLists.txt.
 handoff_add_unit_test(run_in_executor_natural_test)  # executor/run_in_executor.hpp, every form a user writes
 handoff_add_unit_test(wait_test)                     # loop/wait.hpp: asyncio.wait, as_completed
+handoff_add_unit_test(umbrella_test)                 # loop/loop.hpp alone; error messages; exception()
+# Built as a release build is, with the wrong-thread checks forced on: the switch README.md names.
+target_compile_definitions(umbrella_test PRIVATE NDEBUG HANDOFF_LOOP_THREAD_CHECKS=1)
 
 set(handoff_gcc_promoted_captures OFF)
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 14)

@@ -328,3 +328,52 @@ TEST_CASE("a loop closed while its job runs: close() waits for the job (it may u
   handoff::test::check_ledger(after);
   loop.reset();  // nothing touches the destroyed loop
 }
+
+TEST_CASE("errors name the call the user made: run_in_executor / to_thread, not the pool's submit()",
+          "[run_in_executor][messages]") {
+  ThreadPoolExecutor pool(1);
+  pool.shutdown();
+  auto message = [](auto&& call) -> std::string {
+    try {
+      call();
+    } catch (const ExecutorShutdownError& e) {
+      return e.what();
+    }
+    return "(no ExecutorShutdownError)";
+  };
+  EventLoop loop;
+  CHECK_THAT(message([&] { loop.run_in_executor(pool, [] { return 1; }); }),
+             Catch::Contains("run_in_executor() on an executor after its shutdown()"));
+  loop.set_default_executor(std::make_shared<ThreadPoolExecutor>(1));
+  loop.default_executor().shutdown();
+  const std::string to = loop.run_until_complete([&]() -> Task<std::string> {
+    co_return message([] { to_thread([] { return 1; }); });
+  }());
+  CHECK_THAT(to, Catch::Contains("to_thread() on an executor after its shutdown()"));
+  CHECK_THAT(to, !Catch::Contains("submit()"));
+  loop.close();
+  // Outside a running loop: the call is named, not get_running_loop().
+  try {
+    to_thread([] { return 1; });
+    FAIL("to_thread outside a loop did not throw");
+  } catch (const NoRunningLoopError& e) {
+    CHECK_THAT(std::string(e.what()), Catch::Contains("to_thread(): no running event loop"));
+  }
+}
+
+TEST_CASE("MapResults::next() on a loop thread names itself, not ThreadFuture::get()", "[run_in_executor][messages]") {
+  ThreadPoolExecutor pool(1);
+  auto gate = std::make_shared<Gate>();
+  const std::string m = run([&]() -> Task<std::string> {
+    auto results = pool.map([gate](int x) { return gate->wait() ? x : -1; }, std::vector<int>{1});
+    std::string what;
+    try {
+      results.next();
+    } catch (const InvalidStateError& e) {
+      what = e.what();
+    }
+    gate->open();
+    co_return what;
+  }());
+  CHECK_THAT(m, Catch::Contains("MapResults::next() would block the event loop"));
+}
