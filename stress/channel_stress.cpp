@@ -297,7 +297,7 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
 #else
   const bool producers_use = rs.phase == Phase::Close;
 #endif
-  users.store((producers_use ? rs.P : 0) + TC + L, std::memory_order_relaxed);
+  users.store((producers_use ? rs.P : 0) + TC + L, std::memory_order_relaxed);  // before the threads start: published by their creation
   pr.thread_producers_done.store(0, std::memory_order_relaxed);  // test bookkeeping
   std::deque<ProducerRec> prods(total_producers);  // stable addresses
   unsigned consumers_total = TC;

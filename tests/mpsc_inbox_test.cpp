@@ -393,7 +393,7 @@ TEST_CASE("inbox: a push after close() returned is refused at once, never waits 
     a_result.store(static_cast<int>(q.push(&a)), std::memory_order_release);  // test gate
   });
   // Until A returned or is held in its slow path (one of the two always happens).
-  while (a_result.load(std::memory_order_acquire) < 0 && held.state.load(std::memory_order_acquire) == 0) {
+  while (a_result.load(std::memory_order_acquire) < 0 && held.state.load(std::memory_order_acquire) == 0) {  // pair with A's release stores
     std::this_thread::yield();
   }
   std::thread tb([&] {
@@ -401,12 +401,12 @@ TEST_CASE("inbox: a push after close() returned is refused at once, never waits 
     b_result.store(static_cast<int>(q.push(&b)), std::memory_order_release);  // test gate
   });
   // Until B returned or waits for a verdict or a link (one of the two always happens).
-  while (b_result.load(std::memory_order_acquire) < 0 &&
-         pb.where.load(std::memory_order_relaxed) == handoff::InboxProbe::kNowhere) {
+  while (b_result.load(std::memory_order_acquire) < 0 &&  // pairs with B's release store
+         pb.where.load(std::memory_order_relaxed) == handoff::InboxProbe::kNowhere) {  // a progress flag only
     std::this_thread::yield();
   }
-  const bool a_was_held = held.state.load(std::memory_order_acquire) == 1;
-  const int b_waited = pb.where.load(std::memory_order_relaxed);
+  const bool a_was_held = held.state.load(std::memory_order_acquire) == 1;  // pairs with the hook's release store
+  const int b_waited = pb.where.load(std::memory_order_relaxed);  // a diagnostic value, no data hangs on it
   held.state.store(2, std::memory_order_release);  // let A go in every case, then judge
   ta.join();
   tb.join();

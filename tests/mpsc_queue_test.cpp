@@ -757,7 +757,7 @@ TEST_CASE("MpscQueue: a push from a later thread_local destructor does not reuse
   });
   t.join();
   // The cache had freed its two nodes: the two late pushes must have allocated fresh ones.
-  if (g_late_news.load(std::memory_order_relaxed) < 2) {
+  if (g_late_news.load(std::memory_order_relaxed) < 2) {  // after join(): ordered by the join
     FAIL("REUSED FREED NODE: a push from a thread_local destructor took nodes the thread's cache had already freed");
   }
   Late out;
