@@ -253,14 +253,27 @@ class LoopRef {
 
   // `what` is the call the error names if the loop is closed: a library function that posts
   // on the user's behalf (run_coroutine_threadsafe) passes its own name.
+  // An empty LoopRef (default-constructed or moved from) refers to no loop: posting to it or
+  // stopping it throws InvalidStateError; it reports itself closed.
   void call_soon_threadsafe(Callback fn, const char* what = "call_soon_threadsafe()") const {
+    require_loop(what);
     core_->post(std::move(fn), what);
   }
-  void stop() const noexcept { core_->request_stop(); }
-  bool is_closed() const noexcept { return core_->inbox_closed(); }
+  void stop() const {
+    require_loop("stop()");
+    core_->request_stop();
+  }
+  bool is_closed() const noexcept { return core_ == nullptr || core_->inbox_closed(); }
   explicit operator bool() const noexcept { return core_ != nullptr; }
 
  private:
+  void require_loop(const char* what) const {
+    if (core_ == nullptr) {
+      throw InvalidStateError(std::string("LoopRef::") + what +
+                              " on an empty LoopRef (default-constructed or moved from): get one "
+                              "from EventLoop::threadsafe() or LoopThread::threadsafe()");
+    }
+  }
   std::shared_ptr<detail::LoopCore> core_;
 };
 

@@ -131,15 +131,30 @@ class FutureState : public FutureBase {
   void set_exception(std::exception_ptr e) { set_exception_impl(std::move(e)); }
 
   // The value, or rethrows the exception / CancelledError; InvalidStateError if pending.
-  // Moves the value out (a future's result is consumed once, like a task's awaited value).
-  T take_result() {
-    check_done("result()");
+  // asyncio lets result() be called again and every awaiter see the value, so a value is moved
+  // out only when nobody can read it again: `sole_handle` (the caller holds the last handle
+  // to this state and is giving it up). Otherwise a copyable value is copied; a move-only one is moved out once
+  // and a later read raises InvalidStateError (never a silent moved-from value).
+  T take_result(bool sole_handle, const char* what = "result()") {
+    check_done(what);
     rethrow_if_failed();
-    if constexpr (!std::is_void_v<T>) return std::move(*value_);
+    if constexpr (!std::is_void_v<T>) {
+      if (value_taken_) {
+        throw InvalidStateError(std::string(what) +
+                                " of a future whose move-only value was already moved out by an "
+                                "earlier result() or co_await");
+      }
+      if constexpr (std::is_copy_constructible_v<T>) {
+        if (!sole_handle) return T(*value_);
+      }
+      value_taken_ = true;  // set before the move: a throwing move leaves no half-read value readable
+      return std::move(*value_);
+    }
   }
 
  protected:
   std::optional<Stored<T>> value_;
+  bool value_taken_ = false;
 };
 
 // The handle user code holds. Copyable (shared state). Loop thread only.
@@ -155,12 +170,16 @@ class Future {
   template <class... A>
   void set_result(A&&... a) { s_->set_result(std::forward<A>(a)...); }
   void set_exception(std::exception_ptr e) { s_->set_exception(std::move(e)); }
-  T result() { return s_->take_result(); }
+  // The value. asyncio lets result() be called again, so a copyable value is copied; on an
+  // expiring handle that is the last one (`std::move(f).result()`) it is moved.
+  T result() & { return s_->take_result(false); }
+  T result() && { return s_->take_result(s_.use_count() == 1); }
   std::exception_ptr exception() { return s_->exception(); }
   void add_done_callback(Callback fn) { s_->add_done_callback(std::move(fn)); }
   explicit operator bool() const noexcept { return s_ != nullptr; }
 
   const std::shared_ptr<FutureState<T>>& state() const noexcept { return s_; }
+  std::shared_ptr<FutureState<T>> release_state() && noexcept { return std::move(s_); }
 
  private:
   std::shared_ptr<FutureState<T>> s_;

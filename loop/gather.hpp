@@ -115,7 +115,7 @@ Outcome<T> outcome_of(Future<T>& f) {
   } else if constexpr (std::is_void_v<T>) {
     f.result();
   } else {
-    o.value_.emplace(f.result());
+    o.value_.emplace(std::move(f).result());  // moved only if gather holds the last handle
   }
   return o;
 }
@@ -282,7 +282,7 @@ Stored<T> take_stored(Future<T>& f) {
     f.result();
     return std::monostate{};
   } else {
-    return f.result();
+    return std::move(f).result();  // moved only if gather holds the last handle
   }
 }
 
@@ -364,7 +364,7 @@ Future<gather_vector_t<T>> gather_vector(EventLoop& loop, std::vector<Future<T>>
     } else {
       std::vector<T> out;
       out.reserve(futs.size());
-      for (auto& f : futs) out.push_back(f.result());
+      for (auto& f : futs) out.push_back(std::move(f).result());  // moved only if gather holds the last handle
       return out;
     }
   });

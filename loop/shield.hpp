@@ -76,10 +76,10 @@ Future<T> shield(Future<T> inner) {
     } else if (std::exception_ptr e = in->exception()) {
       out->set_exception(std::move(e));
     } else if constexpr (std::is_void_v<T>) {
-      in->take_result();
+      in->take_result(true);
       out->set_result();
     } else {
-      out->set_result(in->take_result());
+      out->set_result(in->take_result(in.use_count() == 1));  // copied while others hold the inner
     }
   });
   return Future<T>(std::static_pointer_cast<FutureState<T>>(outer));

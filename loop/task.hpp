@@ -581,7 +581,7 @@ T EventLoop::run_until_complete(Future<T> fut) {
   if (!fut.done()) {
     throw InvalidStateError("the event loop stopped before the future completed");
   }
-  return fut.result();
+  return std::move(fut).result();  // moved if the caller kept no handle (run_until_complete(create_task(...)))
 }
 
 template <class T>
@@ -622,7 +622,9 @@ class FutureAwaiter final : public Waiter {
   }
   T await_resume() {
     if (task_) task_->throw_if_cancelled();
-    return f_->take_result();
+    // The awaiter may hold the last handle (`co_await loop.create_task(...)`): then the value
+    // is moved to the awaiting coroutine; a future others still hold is copied (take_result).
+    return f_->take_result(f_.use_count() == 1, "co_await future");
   }
 
  private:
@@ -633,6 +635,12 @@ class FutureAwaiter final : public Waiter {
 template <class T>
 FutureAwaiter<T> operator co_await(const Future<T>& f) {
   return FutureAwaiter<T>(f.state());
+}
+// An rvalue future hands its handle to the awaiter, so `co_await loop.create_task(f())` moves
+// the value out instead of copying it.
+template <class T>
+FutureAwaiter<T> operator co_await(Future<T>&& f) {
+  return FutureAwaiter<T>(std::move(f).release_state());
 }
 
 // ---- sleep ----------------------------------------------------------------------------------

@@ -259,7 +259,7 @@ auto task_group(Body body) -> Task<typename detail::TaskValue<std::invoke_result
   g.set_finished();
   if (!g.errors().empty()) throw ExceptionGroup(std::move(g.errors()));
   detail::current_task("task_group()").throw_if_cancelled();
-  co_return body_future.result();
+  co_return std::move(body_future).result();
 }
 
 }  // namespace handoff

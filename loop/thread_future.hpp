@@ -142,7 +142,7 @@ ThreadFuture<T> run_coroutine_threadsafe(Task<T> coro, const LoopRef& loop) {
             done.result();
             to.set_value();
           } else {
-            to.set_value(done.result());
+            to.set_value(std::move(done).result());  // moved: the bridge holds the last handle
           }
         } catch (...) {
           to.set_exception(std::current_exception());

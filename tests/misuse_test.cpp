@@ -395,3 +395,22 @@ TEST_CASE("hours::max() as map()'s timeout: the results are waited for, not time
   pool.shutdown(true);
   CHECK(pool.stats().balanced());
 }
+
+TEST_CASE("an empty LoopRef (default-constructed or moved from) is InvalidStateError, not a null deref",
+          "[loop][misuse][regression]") {
+  LoopRef empty;
+  CHECK_FALSE(empty);
+  CHECK(empty.is_closed());
+  CHECK_THROWS_WITH(empty.call_soon_threadsafe([] {}), Catch::Contains("empty LoopRef"));
+  CHECK_THROWS_WITH(empty.stop(), Catch::Contains("LoopRef::stop() on an empty LoopRef"));
+  EventLoop loop;
+  LoopRef ref = loop.threadsafe();
+  LoopRef taken = std::move(ref);
+  CHECK_THROWS_AS(ref.call_soon_threadsafe([] {}), InvalidStateError);  // NOLINT(bugprone-use-after-move): the misuse under test
+  CHECK_FALSE(taken.is_closed());
+  int ran = 0;
+  taken.call_soon_threadsafe([&] { ++ran; loop.stop(); });
+  loop.run_forever();
+  CHECK(ran == 1);
+  loop.close();
+}

@@ -251,6 +251,70 @@ TEST_CASE("Future: result, exception, cancel, done callbacks scheduled with call
   check_ledger(loop.stats());
 }
 
+namespace {
+// Counts copies, so a test can tell a copied result from a moved one.
+struct CopyCounted {
+  static inline int copies = 0;
+  std::string text;
+  explicit CopyCounted(std::string t) : text(std::move(t)) {}
+  CopyCounted(const CopyCounted& o) : text(o.text) { ++copies; }
+  CopyCounted(CopyCounted&&) noexcept = default;
+  CopyCounted& operator=(const CopyCounted&) = delete;
+  CopyCounted& operator=(CopyCounted&&) = delete;
+};
+}  // namespace
+
+TEST_CASE("[regression] result() again and several awaiters see the value, never a moved-from one",
+          "[future][regression]") {
+  EventLoop loop;
+  SECTION("copyable: result() twice and two awaiters get the same value") {
+    auto f = create_future<std::string>(loop);
+    f.set_result(std::string(100, 'x'));  // long enough that a moved-from string would be empty
+    CHECK(f.result() == std::string(100, 'x'));
+    CHECK(f.result() == std::string(100, 'x'));
+    auto reader = [](Future<std::string> fut) -> Task<std::string> { co_return co_await fut; };
+    auto a = loop.create_task(reader(f));
+    auto b = loop.create_task(reader(f));
+    loop.run_until_complete(a);
+    loop.run_until_complete(b);
+    CHECK(a.result() == std::string(100, 'x'));
+    CHECK(b.result() == std::string(100, 'x'));
+    CHECK(f.result() == std::string(100, 'x'));
+  }
+  SECTION("move-only, shared: moved out once, then a clear InvalidStateError") {
+    auto f = create_future<std::unique_ptr<int>>(loop);
+    Future<std::unique_ptr<int>> other = f;
+    f.set_result(std::make_unique<int>(7));
+    auto v = f.result();
+    REQUIRE(v);
+    CHECK(*v == 7);
+    CHECK_THROWS_WITH(other.result(), Catch::Contains("already moved out"));
+  }
+  SECTION("the last handle moves: co_await loop.create_task(...) copies nothing") {
+    CopyCounted::copies = 0;
+    auto make = []() -> Task<CopyCounted> { co_return CopyCounted("payload"); };
+    auto outer = [&]() -> Task<std::string> {
+      CopyCounted c = co_await loop.create_task(make());
+      co_return c.text;
+    };
+    CHECK(loop.run_until_complete(outer()) == "payload");
+    CHECK(CopyCounted::copies == 0);
+    CHECK(loop.run_until_complete(loop.create_task(make())).text == "payload");
+    CHECK(CopyCounted::copies == 0);
+    auto kept = loop.create_task(make());
+    Future<CopyCounted> watcher = kept;
+    (void)loop.run_until_complete(kept);  // kept and watcher still hold it: copied
+    CHECK(CopyCounted::copies == 1);
+    CHECK(kept.result().text == "payload");  // an lvalue handle: copied
+    CHECK(CopyCounted::copies == 2);
+    watcher = Future<CopyCounted>();
+    CopyCounted last = std::move(kept).result();  // the last handle, given up: moved
+    CHECK(last.text == "payload");
+    CHECK(CopyCounted::copies == 2);
+  }
+  check_ledger(loop.stats());
+}
+
 // ---- cancellation ------------------------------------------------------------------------------
 
 TEST_CASE("cancel before start: the body never runs, the task completes cancelled", "[task][cancel]") {
