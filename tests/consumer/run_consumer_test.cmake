@@ -65,4 +65,16 @@ file(STRINGS "${WORK_DIR}/subdirectory-untyped/CMakeCache.txt" build_type_line R
 if(NOT build_type_line MATCHES "^CMAKE_BUILD_TYPE:[A-Z]*=$")
   message(FATAL_ERROR "install test: add_subdirectory(handoff) changed the parent's build type: ${build_type_line}")
 endif()
-message("install test: OK (find_package against ${prefix}, add_subdirectory, parent build type untouched)")
+# ---- (4) the README's one-line install, on a machine without Catch2 ----
+# `cmake -S handoff -B handoff/build && cmake --install ...` with no options: a top-level
+# configure that cannot find Catch2 (hidden here) must skip the tests, not fail.
+step("configure (plain, no Catch2)" ${clean_env} ${CMAKE_COMMAND} -S "${HANDOFF_SOURCE_DIR}" -B "${WORK_DIR}/plain"
+     -G "${GENERATOR}" -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_DISABLE_FIND_PACKAGE_Catch2=TRUE)
+if(NOT step_output MATCHES "Catch2 2.x not found: unit tests not built")
+  message(FATAL_ERROR "install test: the plain configure did not say that it skipped the tests")
+endif()
+step("install (plain)" ${CMAKE_COMMAND} --install "${WORK_DIR}/plain" --prefix "${WORK_DIR}/plain-prefix")
+if(NOT EXISTS "${WORK_DIR}/plain-prefix/include/handoff/loop/loop.hpp")
+  message(FATAL_ERROR "install test: the plain install has no headers")
+endif()
+message("install test: OK (find_package against ${prefix}, add_subdirectory, parent build type untouched, plain one-line install)")
