@@ -19,6 +19,8 @@ function(handoff_catch_main)
   find_package(Catch2 2 REQUIRED)
   add_library(handoff_catch_main OBJECT ${PROJECT_SOURCE_DIR}/tests/catch_main.cpp)
   target_link_libraries(handoff_catch_main PUBLIC Catch2::Catch2 handoff::handoff handoff_dev)
+  # Catch2's runner only (no handoff code): -O1 halves its 16 s -O3 compile.
+  target_compile_options(handoff_catch_main PRIVATE -O1)
 endfunction()
 
 # handoff_add_unit_test(<name>) : tests/<name>.cpp -> binary <name>, ctest label "unit".
@@ -41,6 +43,13 @@ function(handoff_add_stress_test name)
   handoff_soak_properties(stress.${name})
 endfunction()
 
+# handoff_mutant_optimization(<target>) : a mutant binary only has to fail, fast: it is compiled
+# at -O1 (in the sanitizer builds everything is, see the root CMakeLists). Measured on the Relacy
+# models: -O3 26.4 s, -O1 14.8 s per mutant build; every mutant is still caught (make test).
+function(handoff_mutant_optimization target)
+  target_compile_options(${target} PRIVATE -O1)
+endfunction()
+
 # handoff_add_unit_mutant(<check> <source> <MACRO> EXPECT <regex> ARGS <args...>) : a unit-test
 # binary built from tests/<source> with -D<MACRO> (a HANDOFF_MUTANT_* switch), target
 # <source-stem>_mutant_<check>, and the mutant check mutant.<check> that runs it with <args>
@@ -54,6 +63,7 @@ function(handoff_add_unit_mutant check source macro)
   add_executable(${target} ${source})
   target_compile_definitions(${target} PRIVATE ${macro})
   target_link_libraries(${target} PRIVATE handoff_catch_main Catch2::Catch2 handoff::handoff handoff_dev)
+  handoff_mutant_optimization(${target})
   handoff_add_mutant_check(${check} EXPECT "${U_EXPECT}" COMMAND $<TARGET_FILE:${target}> ${U_ARGS})
 endfunction()
 
