@@ -116,6 +116,19 @@ struct LoopCell {
   sync::atomic<EventLoop*> loop_;
 };
 
+// Done callbacks the loop could not queue when their future completed where nothing may
+// throw (a task's final suspend, out of memory): the future links itself here (intrusive, no
+// allocation) and the loop queues them at the start of a later iteration, or drops them at
+// close(). Implemented by FutureBase (future.hpp).
+struct DeferredCallbacks {
+  DeferredCallbacks* next_deferred = nullptr;
+  virtual std::vector<Callback>& deferred_callbacks() noexcept = 0;
+  virtual void deferred_done() noexcept = 0;  // queued or dropped: the loop lets go of it
+
+ protected:
+  ~DeferredCallbacks() = default;
+};
+
 // The ledger and the sleep/wake counters. See the header comment for the ledger's identity.
 struct LoopStats {
   std::uint64_t posted = 0;     // call_soon + call_soon_threadsafe + timers (attempts)
@@ -356,6 +369,42 @@ class EventLoop {
     ready_.back().fn = std::move(fn);
   }
 
+  // Loop thread. Completes something and queues its callbacks, all or nothing: room for every
+  // callback is made first, then `complete()` runs (it may throw: the room is given back and
+  // nothing changed), then the callbacks are queued in order with noexcept moves and `fns` is
+  // emptied. So a future's completion never loses a done callback to a bad_alloc after it was
+  // marked done (FutureBase::complete). On a closed loop: complete(), then each is dropped.
+  template <class Complete>
+  void complete_and_call_soon(std::vector<Callback>& fns, Complete&& complete) {
+    check_thread("EventLoop::call_soon");
+    if (closed_) {
+      complete();
+      for (Callback& fn : fns) fn.drop();  // the loop is closed or closing: the drop hook reports it
+      fns.clear();
+      return;
+    }
+    const std::size_t before = ready_.size();
+    try {
+      for (std::size_t i = 0; i < fns.size(); ++i) ready_.emplace_back();
+      complete();
+    } catch (...) {
+      ready_.resize(before);  // empty slots only: gives the room back
+      throw;
+    }
+    for (std::size_t i = 0; i < fns.size(); ++i) ready_[before + i].fn = std::move(fns[i]);
+    posted_local_ += fns.size();
+    fns.clear();
+  }
+
+  // Loop thread. For a completion whose callbacks complete_and_call_soon could not queue and
+  // that may not throw: the loop keeps them (FIFO, no allocation) and queues them on a later
+  // iteration (deferred callbacks make that iteration not sleep).
+  void defer_callbacks(DeferredCallbacks& d) noexcept {
+    d.next_deferred = nullptr;
+    (deferred_tail_ ? deferred_tail_->next_deferred : deferred_head_) = &d;
+    deferred_tail_ = &d;
+  }
+
   // Any thread. Wakes the loop if it sleeps. Throws LoopClosedError once the loop is closed.
   void call_soon_threadsafe(Callback fn) { core_->post(std::move(fn), "call_soon_threadsafe()"); }
 
@@ -446,6 +495,7 @@ class EventLoop {
         break;  // Closed: all accepted pushes seen
       }
     }
+    drop_deferred_callbacks();
     while (!ready_.empty()) {
       ReadyItem r = std::move(ready_.front());
       ready_.pop_front();
@@ -683,14 +733,40 @@ class EventLoop {
     return true;
   }
 
+  // Queues deferred done callbacks (defer_callbacks), oldest first; stops at one that still
+  // cannot be queued (no memory yet): it is retried next iteration.
+  void queue_deferred_callbacks() noexcept {
+    while (DeferredCallbacks* d = deferred_head_) {
+      try {
+        complete_and_call_soon(d->deferred_callbacks(), [] {});
+      } catch (...) {
+        return;
+      }
+      deferred_head_ = d->next_deferred;
+      if (deferred_head_ == nullptr) deferred_tail_ = nullptr;
+      d->deferred_done();
+    }
+  }
+
+  void drop_deferred_callbacks() noexcept {
+    while (DeferredCallbacks* d = deferred_head_) {
+      deferred_head_ = d->next_deferred;
+      for (Callback& fn : d->deferred_callbacks()) fn.drop();  // never queued: not in the ledger
+      d->deferred_callbacks().clear();
+      d->deferred_done();
+    }
+    deferred_tail_ = nullptr;
+  }
+
   void run_once() {
     ++iterations_;
+    queue_deferred_callbacks();
     const PopStatus inbox = run_inbox_batch();
     stop_was_requested();
 
     std::int64_t timeout_ns = -1;  // -1: no timer, wait for a signal or an fd
     const bool more_now = !ready_.empty() || stopping_ || inbox == PopStatus::Item ||
-                          inbox == PopStatus::Retry;
+                          inbox == PopStatus::Retry || deferred_head_ != nullptr;
     prune_cancelled_timers();
     if (more_now) {
       timeout_ns = 0;
@@ -977,6 +1053,8 @@ class EventLoop {
   std::shared_ptr<ThreadPoolExecutor> default_executor_;
   TaskBase* current_task_ = nullptr;
   TaskBase* tasks_head_ = nullptr;  // every live task the loop owns (intrusive list)
+  DeferredCallbacks* deferred_head_ = nullptr;  // defer_callbacks: FIFO, intrusive
+  DeferredCallbacks* deferred_tail_ = nullptr;
   std::function<std::vector<std::shared_ptr<TaskBase>>()> abandon_tasks_fn_;
 
   bool running_ = false;

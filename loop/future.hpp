@@ -25,7 +25,7 @@
 
 namespace handoff {
 
-class FutureBase : public std::enable_shared_from_this<FutureBase> {
+class FutureBase : public std::enable_shared_from_this<FutureBase>, private DeferredCallbacks {
  public:
   explicit FutureBase(EventLoop& loop) : cell_(loop.cell()) {}
   FutureBase(const FutureBase&) = delete;
@@ -39,9 +39,10 @@ class FutureBase : public std::enable_shared_from_this<FutureBase> {
   // one is left alone (returns false). A task overrides this: see TaskBase::cancel.
   virtual bool cancel(std::string msg = {}) {
     if (done()) return false;
-    cancel_message_ = std::move(msg);
-    state_ = State::Cancelled;
-    finish();
+    complete([&] {
+      cancel_message_ = std::move(msg);
+      state_ = State::Cancelled;
+    });
     return true;
   }
 
@@ -80,16 +81,51 @@ class FutureBase : public std::enable_shared_from_this<FutureBase> {
 
   void set_exception_impl(std::exception_ptr e) {
     if (done()) throw InvalidStateError("set_exception() on a future that is already done");
-    exception_ = std::move(e);
-    state_ = State::Done;
-    finish();
+    complete([&] {
+      exception_ = std::move(e);
+      state_ = State::Done;
+    });
   }
 
-  // Completes: schedules every done callback.
-  void finish() {
+  // Completes: `set_outcome()` stores the outcome and marks the future done, and every done
+  // callback is scheduled — all or nothing. The loop makes room for the callbacks before
+  // set_outcome runs, so a bad_alloc (or a throwing T in set_outcome) leaves the future pending
+  // with its callbacks (strong); once it is done, no callback can be lost.
+  template <class SetOutcome>
+  void complete(SetOutcome&& set_outcome) {
+    EventLoop* loop = cell_->loop();
+    if (loop == nullptr) {  // the loop was closed and destroyed: nothing can run the callbacks
+      set_outcome();
+      for (Callback& fn : callbacks_) fn.drop();
+      callbacks_.clear();
+      return;
+    }
+#if defined(HANDOFF_MUTANT_FUTURE_SCHEDULE_AFTER_DONE)
+    set_outcome();  // MUTANT: the old order, marked done first, then each callback scheduled alone
     auto cbs = std::move(callbacks_);
     callbacks_.clear();
     for (auto& cb : cbs) schedule(std::move(cb));
+#else
+    loop->complete_and_call_soon(callbacks_, set_outcome);
+#endif
+  }
+
+  // For a completion that must not throw (a task's final suspend), the outcome already set:
+  // queues the done callbacks, or, if the loop cannot make room (bad_alloc), leaves them with
+  // the loop, which queues them on a later iteration — a waiter is never lost.
+  void schedule_callbacks_noexcept() noexcept {
+    EventLoop* loop = cell_->loop();
+    if (loop == nullptr) {
+      for (Callback& fn : callbacks_) fn.drop();
+      callbacks_.clear();
+      return;
+    }
+    try {
+      loop->complete_and_call_soon(callbacks_, [] {});
+    } catch (...) {
+      deferred_keep_ = shared_from_this();  // no allocation: the loop's hold until it queues them
+      loop->defer_callbacks(*this);
+    }
   }
 
   void schedule(Callback fn) {
@@ -114,6 +150,11 @@ class FutureBase : public std::enable_shared_from_this<FutureBase> {
   std::string cancel_message_;
   std::vector<Callback> callbacks_;
   bool retrieved_ = false;
+
+ private:
+  std::vector<Callback>& deferred_callbacks() noexcept override { return callbacks_; }
+  void deferred_done() noexcept override { deferred_keep_.reset(); }  // may destroy *this: last
+  std::shared_ptr<FutureBase> deferred_keep_;  // set while the loop holds deferred callbacks
 };
 
 template <class T>
@@ -124,9 +165,10 @@ class FutureState : public FutureBase {
   template <class... A>
   void set_result(A&&... a) {
     if (done()) throw InvalidStateError("set_result() on a future that is already done");
-    value_.emplace(std::forward<A>(a)...);
-    state_ = State::Done;
-    finish();
+    this->complete([&] {
+      value_.emplace(std::forward<A>(a)...);  // a throwing T leaves the future pending (strong)
+      state_ = State::Done;
+    });
   }
   void set_exception(std::exception_ptr e) { set_exception_impl(std::move(e)); }
 

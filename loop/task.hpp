@@ -478,11 +478,7 @@ class TaskState final : public FutureState<T>, public TaskBase {
     destroy_frame();
     resume_point_ = {};
     waiter_ = nullptr;
-    try {
-      this->finish();
-    } catch (...) {
-      // finish() only schedules callbacks; call_soon cannot fail on an open loop.
-    }
+    this->schedule_callbacks_noexcept();  // out of memory: the loop queues them later
     self_.reset();  // the loop no longer owns it; `keep` holds it until we return
   }
 
@@ -503,7 +499,7 @@ class TaskState final : public FutureState<T>, public TaskBase {
         LoopClosedError("the task was still pending when its loop was closed"));
     this->state_ = FutureBase::State::Done;
     this->retrieved_ = true;  // not the task's own failure: nothing to report
-    this->finish();           // the loop is closing: callbacks are dropped (drop hooks run)
+    this->schedule_callbacks_noexcept();  // the loop is closing: callbacks are dropped (drop hooks run)
   }
   void report_unretrieved(EventLoop& loop) noexcept override {
     if (this->state_ == FutureBase::State::Done && this->exception_ && !this->retrieved_) {

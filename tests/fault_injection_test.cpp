@@ -190,14 +190,13 @@ TEST_CASE("fault sweep: EventLoop::create_task under allocation failure", "[faul
   });
 }
 
-// KNOWN DEFECT (hidden: run it by name): FutureBase::finish() (loop/future.hpp) marks the
-// future done, then schedules each done callback with call_soon; a bad_alloc in call_soon
-// escapes set_result with the future already done, and that callback (a task's wake-up among
-// them) and every later one are lost: the awaiting task never resumes (found by this sweep at
-// N = 1..8). TaskBase::root_finished swallows the same failure. Reported to the lead: the fix
-// needs a non-allocating way to schedule done callbacks (an intrusive ready list).
+// Found by this sweep (issue 10): FutureBase marked the future done, then scheduled each done
+// callback with its own call_soon; a bad_alloc there escaped set_result with the future done,
+// and that callback (a task's wake-up among them) and every later one were lost (N = 1..8).
+// Now the loop makes room for every callback before the outcome is set (all or nothing;
+// EventLoop::complete_and_call_soon). Mutant future.schedule_after_done restores the old order.
 TEST_CASE("fault sweep: a loop Future completed while tasks and callbacks wait on it (allocation failure)",
-          "[.][known_defect][fault][future]") {
+          "[fault][future][regression]") {
   // set_result schedules every done callback (a task's wake-up among them) with call_soon.
   // Either set_result throws and the future is still pending (retrying completes it), or it
   // completed — and then every waiter is woken: none may be lost to a failed schedule.
@@ -226,6 +225,42 @@ TEST_CASE("fault sweep: a loop Future completed while tasks and callbacks wait o
     CHECK((!threw || pending_after_throw));  // a throw must leave it pending (strong)
     CHECK(task.done());                      // the waiting task was woken
     CHECK(callbacks_run == 40);              // every done callback ran
+    loop.close();
+    check_ledger(loop.stats());
+    return fired;
+  });
+}
+
+// The same at a task's completion, which may not throw (its final suspend): callbacks the loop
+// cannot queue are kept on the loop's intrusive deferred list and queued on a later iteration
+// (TaskBase::root_finished used to swallow the failure and lose them).
+TEST_CASE("fault sweep: a task finishing while a task and callbacks wait on it (allocation failure)",
+          "[fault][future][regression]") {
+  sweep("a task's completion with waiters", [](int n) {
+    EventLoop loop;
+    Future<int> gate = create_future<int>(loop);
+    auto body = [](Future<int> g) -> Task<int> { co_return co_await g + 1; };
+    Future<int> task = loop.create_task(body(gate));
+    int callbacks_run = 0;
+    for (int i = 0; i < 40; ++i) task.add_done_callback([&] { ++callbacks_run; });
+    auto waiter = [](Future<int> t) -> Task<int> { co_return co_await t; };
+    Future<int> awaiting = loop.create_task(waiter(task));
+    loop.call_soon([&] { loop.stop(); });
+    loop.run_forever();   // both tasks parked
+    gate.set_result(1);   // queues the task's wake-up (not under injection)
+    loop.call_soon([&] { loop.stop(); });
+    alloc::arm(n);
+    try {
+      loop.run_forever();  // the task finishes here, while allocations fail
+    } catch (const std::bad_alloc&) {
+    }
+    const bool fired = alloc::disarm();
+    test::TurnBackstop turns(loop, 50);
+    loop.run_forever();
+    CHECK(task.done());
+    CHECK(awaiting.done());       // the awaiting task was woken
+    CHECK(callbacks_run == 40);   // every done callback ran
+    if (awaiting.done() && !awaiting.exception()) CHECK(awaiting.result() == 2);
     loop.close();
     check_ledger(loop.stats());
     return fired;
