@@ -277,6 +277,9 @@ class LoopRef {
     core_->request_stop();
   }
   bool is_closed() const noexcept { return core_ == nullptr || core_->inbox_closed(); }
+  // A hint for diagnostics (a stress test's watchdog): the loop has announced a sleep on its
+  // wake gate and no producer has claimed it yet. Relaxed; nothing may depend on it.
+  bool sleeping_hint() const noexcept { return core_ != nullptr && core_->gate.sleeping(); }
   explicit operator bool() const noexcept { return core_ != nullptr; }
 
  private:

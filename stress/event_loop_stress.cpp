@@ -38,6 +38,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +75,10 @@ struct Progress {
   std::atomic<unsigned> posters{0};
   std::atomic<int> main_at{0};  // what the main thread does (MainAt)
   std::atomic<std::int64_t> main_since{0};  // since when (steady clock, ns)
+  // The current run's loop, for the watchdog's look at its wake gate (a LoopRef keeps the
+  // gate alive past the loop); swapped by the main thread under the mutex.
+  std::mutex current_mu;
+  LoopRef current;
 };
 enum MainAt { kStarting, kWaitingForRuns, kStopping, kClosing, kJoiningPosters, kChecking, kFreeing };
 const char* name_of(int m) {
@@ -152,6 +157,17 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
   const bool destroy_early = phase == Phase::Close && rng.chance(500);
   auto loop = std::make_unique<EventLoop>(opts);
   LoopRef ref = loop->threadsafe();
+  struct ShowToWatchdog {
+    Progress& pr;
+    ShowToWatchdog(Progress& p, const LoopRef& r) : pr(p) {
+      std::lock_guard<std::mutex> g(pr.current_mu);
+      pr.current = r;
+    }
+    ~ShowToWatchdog() {
+      std::lock_guard<std::mutex> g(pr.current_mu);
+      pr.current = LoopRef();
+    }
+  } show_to_watchdog(c.pr, ref);
 
   for (unsigned p = 0; p < P; ++p) {
     c.pr.ran[p].v.store(0, std::memory_order_relaxed);      // progress word, read relaxed
@@ -373,6 +389,18 @@ int main(int argc, char** argv) {
                      static_cast<double>(now_ns() - c.pr.main_since.load(std::memory_order_relaxed)) / 1e9);  // watchdog read
             const unsigned P = c.pr.posters.load(std::memory_order_relaxed);  // watchdog read
             const InboxProbe& lp = c.pr.probes[P < c.pr.posted.size() ? P : c.pr.posted.size()];
+            LoopRef current;
+            {
+              std::lock_guard<std::mutex> g(c.pr.current_mu);
+              current = c.pr.current;
+            }
+            s += fmt("  wake gate: %s\n",
+                     !current ? "no loop in this run yet"
+                     : current.sleeping_hint()
+                         ? "SLEEPING (the loop announced a sleep and no poster claimed it: with posts "
+                           "unrun and the loop blocked in epoll_wait, a lost wakeup)"
+                         : "AWAKE (the loop is running, spinning, or a poster claimed its sleep and "
+                           "owes it a signal)");
             s += fmt("  loop thread: kernel %s; inbox answers: Retry streak %" PRIu64 " at head %p (tail %p), "
                      "Empty %" PRIu64 "; sleep re-checks saw empty %" PRIu64 ", saw work %" PRIu64
                      " (saw empty + asleep in epoll while posts are unrun = a lost wakeup)\n",
