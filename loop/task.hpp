@@ -535,8 +535,10 @@ Future<T> spawn_task(EventLoop& loop, Task<T> coro) {
     state->link(loop);
     state->schedule_step();
   } catch (...) {
+#if !defined(HANDOFF_MUTANT_CREATE_TASK_NO_ROLLBACK)  // MUTANT: a task linked but never scheduled stays
     state->unlink();
     state->self_.reset();  // `state` is the last owner: the frame is destroyed with it
+#endif
     throw;
   }
   return Future<T>(std::static_pointer_cast<FutureState<T>>(state));
