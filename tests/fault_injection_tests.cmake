@@ -15,3 +15,10 @@ if(HANDOFF_SANITIZE STREQUAL "")
   handoff_add_unit_mutant(future.schedule_after_done fault_injection_test.cpp HANDOFF_MUTANT_FUTURE_SCHEDULE_AFTER_DONE
     EXPECT "Future::set_result with waiters at N=[0-9]+" ARGS "fault sweep: a loop Future completed while tasks and callbacks wait on it (allocation failure)")
 endif()
+
+# Mutant: async_pop's value destroyed (not given back) when its move to the task throws.
+if(HANDOFF_SANITIZE STREQUAL "")
+  handoff_add_unit_mutant(channel.no_give_back_on_resume fault_injection_test.cpp HANDOFF_MUTANT_CHANNEL_NO_GIVE_BACK_ON_RESUME
+    EXPECT "Channel async_pop -> the task [(]Fragile move[)] at N=[0-9]+"
+    ARGS "fault sweep: async_pop's move of the value to the task throws: the value goes back" -a)
+endif()
