@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <coroutine>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -512,6 +513,177 @@ TEST_CASE("fault sweep: async_pop's move of the value to the task throws: the va
     CHECK(s.size == 0);
     loop.close();
     return fired;
+  });
+}
+
+// Issue 10, found by this sweep: a pusher that claimed a parked async_pop waiter (the value
+// already handed over) then posted the task's resumption with call_soon_threadsafe, which may
+// allocate an inbox node: the bad_alloc escaped to the pusher, whose value WAS accepted, and
+// the task was never resumed (N = 2 on the old code). Now the waiter reserves the node when it
+// parks (on its loop thread, where a bad_alloc fails the co_await instead), and the post cannot
+// fail. Mutant channel.no_reserve restores the plain post.
+TEST_CASE("fault sweep: a plain thread's push resumes the parked async_pop tasks (allocation failure on the pusher)",
+          "[fault][channel][regression]") {
+  sweep("Channel push from a thread -> async_pop tasks (allocation)", [](int n) {
+    EventLoop loop;
+    Channel<std::string> ch;  // unbounded; the values go straight to the waiters
+    // Long strings: copying one into a waiter allocates, a failure point before the claim's act.
+    const std::vector<std::string> values = {std::string(100, 'a'), std::string(100, 'b')};
+    std::string got[2] = {"pending", "pending"};
+    auto popper = [](Channel<std::string>& c, std::string& out) -> Task<void> {
+      std::optional<std::string> r = co_await c.async_pop();
+      out = r ? *r : "end of stream";
+    };
+    Future<void> tasks[2] = {loop.create_task(popper(ch, got[0])), loop.create_task(popper(ch, got[1]))};
+    loop.call_soon([&] { loop.stop(); });
+    loop.run_forever();  // both tasks parked, in this order
+    REQUIRE(ch.stats().pop_waits == 2);
+    int returned = 0;  // pushes that returned normally
+    bool threw = false, fired = false;
+    std::thread pusher([&] {  // a fresh thread: no inbox node cache, no ledger slot yet
+      alloc::arm(n);
+      try {
+        for (const std::string& v : values) {
+          ch.push(v);
+          ++returned;
+        }
+      } catch (const std::bad_alloc&) {
+        threw = true;
+      }
+      fired = alloc::disarm();
+    });
+    pusher.join();
+    const std::uint64_t accepted = ch.stats().pushed;
+    // The rest, unarmed: a push that threw accepted nothing, so each task still waits for one.
+    for (std::size_t i = static_cast<std::size_t>(returned); i < values.size(); ++i) ch.push(values[i]);
+    test::TurnBackstop turns(loop, 50);
+    loop.run_forever();
+    INFO("pushes returned " << returned << ", threw " << threw << ", accepted by the channel " << accepted
+                            << ", task 0 " << (tasks[0].done() ? "done" : "NOT RESUMED") << ", task 1 "
+                            << (tasks[1].done() ? "done" : "NOT RESUMED"));
+    CHECK((!threw || fired));                                     // only the injected failure may throw
+    CHECK(accepted == static_cast<std::uint64_t>(returned));      // a push that threw accepted nothing
+    CHECK(tasks[0].done());                                       // each task resumed ...
+    CHECK(tasks[1].done());
+    CHECK(got[0] == values[0]);                                   // ... with its value, in FIFO order
+    CHECK(got[1] == values[1]);
+    const ChannelStats s = ch.stats();
+    CHECK(s.balanced());
+    CHECK(s.size == 0);
+    loop.close();
+    check_ledger(loop.stats());
+    return fired;
+  });
+}
+
+namespace {
+// Arms the allocation failure around an awaiter's await_suspend only (the loop thread's other
+// allocations — the loop's own queues — are not part of the path under test).
+template <class A>
+struct ArmedAwait {
+  A inner;
+  int n;
+  bool& fired;
+  bool await_ready() { return false; }
+  bool await_suspend(std::coroutine_handle<> h) {
+    alloc::arm(n);
+    try {
+      const bool suspended = inner.await_suspend(h);
+      fired = alloc::disarm();
+      return suspended;
+    } catch (...) {
+      fired = alloc::disarm();
+      throw;
+    }
+  }
+  decltype(auto) await_resume() { return inner.await_resume(); }
+};
+}  // namespace
+
+// Issue 10, found by this sweep: the done callback of an awaited ThreadFuture runs on the
+// completing thread and posted the task's resumption with call_soon_threadsafe; a bad_alloc
+// there (a new inbox node) was swallowed by the future's callback runner and the task stayed
+// suspended forever (N = 2 on the old code). Now the awaiter reserves the node in
+// await_suspend. Mutant thread_future.no_reserve restores the plain post.
+TEST_CASE("fault sweep: a ThreadFuture completed on a plain thread resumes the awaiting task (allocation failure)",
+          "[fault][thread_future][regression]") {
+  sweep("ThreadFuture completed on a thread -> the awaiting task (allocation)", [](int n) {
+    EventLoop loop;
+    auto st = std::make_shared<ThreadFutureState<std::string>>();
+    ThreadFuture<std::string> tf(st);
+    std::string got = "pending";
+    auto waiter = [](ThreadFuture<std::string> f, std::string& out) -> Task<void> {
+      try {
+        out = co_await f;
+      } catch (const std::bad_alloc&) {
+        out = "bad_alloc";  // the completer's copy of the value failed: the future holds that
+      }
+    };
+    Future<void> task = loop.create_task(waiter(tf, got));
+    loop.call_soon([&] { loop.stop(); });
+    loop.run_forever();  // parked on tf
+    const std::string value(100, 'v');  // copying it allocates: a failure point before the callbacks
+    bool fired = false;
+    std::thread completer([&] {  // a fresh thread, as a pool worker that completes a job
+      alloc::arm(n);
+      st->set_value(value);
+      fired = alloc::disarm();
+    });
+    completer.join();
+    test::TurnBackstop turns(loop, 50);
+    loop.run_forever();
+    INFO("the task " << (task.done() ? "resumed" : "was NOT RESUMED") << ", got '" << got.substr(0, 12) << "'");
+    CHECK(tf.done());
+    CHECK(task.done());
+    CHECK((got == value || got == "bad_alloc"));
+    loop.close();
+    check_ledger(loop.stats());
+    return fired;
+  });
+  // The waiting side: a bad_alloc in await_suspend (the reservation, the callback's
+  // registration) fails the co_await with nothing registered — strong. The task then cancels
+  // itself: a stale registration of the failed await would forward that cancel to the future
+  // at once (it reached a destroyed awaiter); a clean one leaves it for the next await.
+  sweep("co_await ThreadFuture (allocation on the loop thread)", [](int n) {
+    EventLoop loop;
+    auto st = std::make_shared<ThreadFutureState<int>>();
+    ThreadFuture<int> tf(st);
+    struct Seen {
+      bool fired = false, threw = false, forwarded_at_once = false;
+      std::string outcome = "pending";
+    } seen;
+    Future<void> self;
+    auto body = [](ThreadFuture<int> f, int k, Seen& s, Future<void>& me) -> Task<void> {
+      try {
+        const int v = co_await ArmedAwait<ThreadFutureAwaiter<int>>{operator co_await(f), k, s.fired};
+        s.outcome = "value " + std::to_string(v);
+        co_return;
+      } catch (const std::bad_alloc&) {
+        s.threw = true;
+      }
+      me.cancel();  // from inside the running task: delivered at its next await
+      s.forwarded_at_once = f.state()->cancel_requested();
+      try {
+        (void)co_await f;
+        s.outcome = "value after the cancel";
+      } catch (const CancelledError&) {
+        s.outcome = "cancelled";
+      }
+    };
+    self = loop.create_task(body(tf, n, seen, self));
+    loop.call_soon([&] { loop.stop(); });
+    loop.run_forever();  // the task's first await ran (armed)
+    st->set_value(5);
+    test::TurnBackstop turns(loop, 50);
+    loop.run_forever();
+    INFO("await threw " << seen.threw << ", outcome " << seen.outcome);
+    CHECK(self.done());
+    CHECK(seen.threw == seen.fired);
+    CHECK(seen.outcome == (seen.threw ? "cancelled" : "value 5"));
+    CHECK_FALSE(seen.forwarded_at_once);
+    loop.close();
+    check_ledger(loop.stats());
+    return seen.fired;
   });
 }
 
