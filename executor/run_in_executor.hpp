@@ -19,7 +19,8 @@
 // THE HANDOFF. submit() queues the job and returns its ThreadFuture; `co_await` suspends the
 // task and adds a done callback to the future. The worker that runs the job publishes the
 // outcome once (the future's PENDING→COMPLETING claim) and runs the callback, which posts the
-// task's resumption through the loop's inbox (call_soon_threadsafe): the task resumes on the
+// task's resumption through the loop's inbox (a ReservedPost, reserved when the task
+// suspended, so the post cannot fail for want of memory: loop/thread_future.hpp): the task resumes on the
 // loop thread, exactly once — the resumption carries the task's suspension number, and a
 // resumption for a suspension the task has already left is ignored (TaskBase::resume_now).
 // docs/executor.md has the job's states and transitions.
@@ -199,8 +200,7 @@ class DetachedJobAwaiter final : public Waiter {
       f_.cancel();
       return false;
     }
-    suspension_ = task_->suspend(this, h);
-    resume_when_done(*f_.state(), *task_, suspension_);
+    suspension_ = suspend_until_done(*f_.state(), *task_, this, h);
     return true;
   }
   void on_cancel() noexcept override {

@@ -104,6 +104,13 @@ class Callback {
                                   alignof(B) <= alignof(std::max_align_t) &&
                                   std::is_nothrow_move_constructible_v<B>;
 
+ public:
+  // True if a Callback made from an F stores it inline: constructing it never allocates (a
+  // post that must not fail static_asserts it: loop/event_loop.hpp, ReservedPost).
+  template <class F>
+  static constexpr bool stores_inline = kInline<Body<std::decay_t<F>>>;
+
+ private:
   template <class B>
   static const Ops* ops_for() {
     static constexpr Ops ops{

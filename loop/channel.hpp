@@ -40,9 +40,15 @@
 // the node; the waiter returns on seeing a final state and never touches the channel again.
 // So no wake touches a dead frame, and a consumer that pops the last value may destroy the
 // channel at once, while the pusher whose value it was is still returning from push() (the
-// lifetime rule below). A coroutine waiter is resumed through its loop's inbox (call_soon_threadsafe of
+// lifetime rule below). A coroutine waiter is resumed through its loop's inbox (a post of
 // resume_now(n), as every cross-thread resumption in handoff: stale n is ignored), posted
-// after the lock is released. If that loop was closed meanwhile, the post is refused and the
+// after the lock is released, through the inbox node the waiter reserved when it parked
+// (ReservedPost, loop/event_loop.hpp): the claimer's post never allocates, so it cannot fail
+// after the claim (issue 10: a std::bad_alloc there escaped to the pusher, whose value had
+// been accepted, and the task was never resumed; mutant HANDOFF_MUTANT_CHANNEL_NO_RESERVE, caught
+// by tests/fault_injection_test.cpp's sweep "Channel push from a thread -> async_pop tasks").
+// The reservation is given back unused when the waiter gives up (timeout, cancel, frame
+// destroyed) with its awaiter. If that loop was closed meanwhile, the post is refused and the
 // value waits in the awaiter; the awaiter's destructor (the task's frame destroyed by close())
 // returns it to the front of the channel: not lost. (If that move throws too — in a
 // destructor, with nobody to tell — the value is counted `dropped` and reported on stderr
@@ -56,7 +62,8 @@
 //   * admitting a push waiter (a pop made room): the waiter's own value failed, so its push
 //     fails: FAILED, and push()/async_push() rethrow the exception; the pop is unaffected.
 // Everything a claim's act needs besides the move is secured before the claim: a coroutine
-// waiter reserves its resumption slot when it parks, so waking it cannot throw. The ledger
+// waiter reserves its resumption slot and its inbox node when it parks, so waking it cannot
+// throw. The ledger
 // counts a value only once it has moved: it balances after any of these throws.
 // A waiter whose cancel CAS lost to a claim re-checks under the lock (the claim may have been
 // undone), so a timeout or task.cancel() that arrived during an undone claim is not lost.
@@ -235,8 +242,9 @@ class Channel {
     bool is_push = false;
     std::optional<T>* dest = nullptr;  // pop waiter: where the claimer puts the value
     T* src = nullptr;                  // push waiter: where the claimer takes it from
-    // A coroutine waiter: how the claimer resumes it (set before it is linked).
-    LoopRef loop;
+    // A coroutine waiter: how the claimer resumes it (set before it is linked). `post` holds
+    // the inbox node reserved at park(): the resumption's post cannot fail.
+    ReservedPost post;
     std::shared_ptr<TaskBase> task;
     std::uint64_t suspension = 0;
   };
@@ -284,7 +292,7 @@ class Channel {
 
   // A coroutine resumption to post once the lock is released.
   struct Resume {
-    LoopRef loop;
+    ReservedPost post;
     std::shared_ptr<TaskBase> task;
     std::uint64_t suspension;
   };
@@ -319,10 +327,10 @@ class Channel {
   // Wake the waiter, then publish its final state (DONE, CLOSED or FAILED): that store is the
   // claimer's last touch of the node, which may be gone right after it. Under the lock;
   // cannot throw: a coroutine waiter reserved its slot in resumes_ when it parked (park()),
-  // so the push_back never reallocates.
+  // so the push_back never reallocates (and a Resume moves without throwing).
   void finish_claim_locked(Node& w, std::uint32_t final_state = Node::kDone) noexcept {
     if (w.task) {
-      resumes_.push_back(Resume{w.loop, std::move(w.task), w.suspension});
+      resumes_.push_back(Resume{std::move(w.post), std::move(w.task), w.suspension});
     } else {
       sync::wake_one(w.state);  // a sleeper wakes to CLAIMED and spins until the store below
     }
@@ -341,6 +349,8 @@ class Channel {
 
   // Post the collected coroutine resumptions, each with the lock released. One at a time, so
   // resumes_ keeps its capacity (the slots park() reserved: no swap into a local vector).
+  // Each post goes through the node its waiter reserved: it never allocates, so no throw can
+  // strand a claimed waiter (or reach a pusher whose value was accepted).
   // LIFETIME: the channel is not touched after the last post — the task it resumes may be the
   // owner's last piece of work, and the owner may destroy the channel at once. Between posts
   // it is safe to re-lock: a task not yet resumed is work the owner still waits for.
@@ -351,12 +361,16 @@ class Channel {
       resumes_.pop_back();
       const bool more = !resumes_.empty();
       lock.unlock();
-      try {
-        r.loop.call_soon_threadsafe([t = std::move(r.task), n = r.suspension] { t->resume_now(n); });
+#if defined(HANDOFF_MUTANT_CHANNEL_NO_RESERVE)
+      try {  // MUTANT: the plain post may allocate, and its bad_alloc escapes after the claim
+        r.post.loop().call_soon_threadsafe(detail::ResumeTask{std::move(r.task), r.suspension});
       } catch (const LoopClosedError&) {
-        // The task's loop is closed: the task was (or is being) abandoned; its awaiter's
-        // destructor returns a delivered value to the channel.
       }
+#else
+      // Closed: the task's loop is closed: the task was (or is being) abandoned; its
+      // awaiter's destructor returns a delivered value to the channel.
+      (void)r.post.post(detail::ResumeTask{std::move(r.task), r.suspension});
+#endif
       if (!more) return;
       lock.lock();
     }
@@ -564,11 +578,7 @@ class Channel {
            failed});
       return;
     }
-    try {
-      flush(lock);  // the last touch of the channel
-    } catch (...) {
-      // Posting a resumption failed (bad_alloc in the inbox): nothing to throw to here.
-    }
+    flush(lock);  // the last touch of the channel; its posts are reserved: they cannot throw
   }
 
   const std::size_t capacity_;
@@ -605,13 +615,14 @@ class Channel {
     }
     // Under the lock: link the node into `list` and suspend the task; then release the lock
     // and arm the timeout. The caller returns true (suspended).
-    // The resumption slot is reserved first (it may throw bad_alloc: then nothing is linked
-    // and the co_await throws it), so no claimer's wake_locked() can fail to resume this task.
+    // The resumption slot and the inbox node of the resumption's post are reserved first
+    // (either may throw bad_alloc: then nothing is linked and the co_await throws it), so no
+    // claimer's finish_claim_locked() or flush() can fail to resume this task.
     void park(std::unique_lock<sync::mutex>& lock, std::coroutine_handle<> h, List& list, std::uint64_t& waits) {
       ch_->resumes_.reserve(ch_->resumes_.size() + ch_->pop_waiters_.size + ch_->push_waiters_.size + 1);
+      node_.post = task_->loop()->threadsafe().reserve_post();
       node_.suspension = task_->suspend(this, h);
       node_.task = task_->shared();
-      node_.loop = task_->loop()->threadsafe();
       ++waits;
       list.push_back(&node_);
       waiting_ = true;

@@ -22,9 +22,13 @@
 // THE LEDGER (stats()): every callback handed to call_soon, call_soon_threadsafe, call_later
 // or call_at is counted once as posted and once as exactly one of run, cancelled (a timer
 // handle cancelled before it fired), refused (the post threw: LoopClosedError, or queuing it
-// threw std::bad_alloc) or dropped (accepted, then discarded unrun by close()). Once the loop is
-// closed and no thread is posting, posted = run + cancelled + refused + dropped.
+// threw std::bad_alloc; or a ReservedPost found the loop closed) or dropped (accepted, then
+// discarded unrun by close()). Once the loop is closed and no thread is posting, posted = run +
+// cancelled + refused + dropped.
 // Cross-thread posts are counted in per-thread slots (no shared RMW on the push path).
+//
+// RESERVED POSTS (ReservedPost, below): a post whose inbox node was reserved earlier, so that
+// it cannot fail — the act after a claim (issue 10; docs/loop.md, "Reserved posts").
 //
 // CLOSE. close() refuses all later posts (LoopClosedError), drops what was accepted but never
 // ran (running each callback's drop hook, so a thread waiting on a result hears
@@ -208,6 +212,37 @@ struct LoopCore {
     wake_if_sleeping();
   }
 
+  // A node reserved for one later post (RESERVED POSTS in ReservedPost's comment): from the
+  // inbox of this loop's kind. Any thread; may throw std::bad_alloc.
+  struct PostReservation {
+    MpscQueue<Callback>::Reservation lock_free;
+    MutexQueue<Callback>::Reservation mutex;
+    explicit operator bool() const noexcept { return static_cast<bool>(lock_free) || static_cast<bool>(mutex); }
+  };
+  PostReservation reserve() {
+    PostReservation r;
+    if (kind == InboxKind::LockFree) r.lock_free = inbox.reserve(); else r.mutex = mutex_inbox.reserve();
+    return r;
+  }
+
+  // Any thread. post() through a (non-empty) reservation: never allocates, never throws.
+  // Pushed, or Closed (the callback is dropped: its drop hook runs). The ledger as post():
+  // counted posted first (add_nothrow: a thread's first count may not register its slot),
+  // then run or dropped by the loop, or refused here; the wake as post().
+  PushResult post_reserved(PostReservation& r, Callback&& cb) noexcept {
+    static_assert(std::is_nothrow_move_constructible_v<Callback>, "the reserved push must not throw");
+    posted.add_nothrow();
+    const PushResult res = kind == InboxKind::LockFree ? inbox.push(std::move(r.lock_free), std::move(cb))
+                                                       : mutex_inbox.push(std::move(r.mutex), std::move(cb));
+    if (res != PushResult::Pushed) {
+      refused.fetch_add(1, std::memory_order_relaxed);  // a statistic; rare (closed loop only)
+      cb.drop();  // left untouched by the refused push: its drop hook says it never runs
+      return res;
+    }
+    wake_if_sleeping();
+    return res;
+  }
+
   // Any thread, after making work visible (a push or the stop flag).
   void wake_if_sleeping() noexcept {
     if (gate.claim_wake()) {
@@ -257,6 +292,51 @@ inline thread_local EventLoop* t_running_loop = nullptr;
 
 }  // namespace detail
 
+class LoopRef;
+
+// RESERVED POSTS (issue 10). A post that cannot fail for want of memory, for the act after a
+// claim: a thread that completes what a task waits on (a channel push to a parked async_pop,
+// a ThreadFuture's done callback on a pool worker) must post the task's resumption, and a
+// std::bad_alloc there — call_soon_threadsafe may allocate an inbox node — would leave the
+// task suspended forever, the claim already made. So the WAITING side reserves the node when
+// it parks (LoopRef::reserve_post(), on its loop thread, where a bad_alloc still fails its
+// co_await with nothing parked), and the completing side posts through the reservation:
+// no allocation (Callbacks up to 48 bytes are inline), no exception. Its ledger is
+// call_soon_threadsafe's: counted posted, then run, dropped by close(), or refused here.
+//
+// post() is once: it consumes the reservation. Pushed: the callback will run or be dropped
+// by close(). Closed (the loop was closed first): the callback is dropped (its drop hook
+// runs) — a task awaiting on a closed loop has been abandoned by close() already. An unused
+// ReservedPost gives its node back when destroyed (any thread); it holds a reference to the
+// loop's core, so it may outlive the EventLoop (its post then answers Closed).
+class ReservedPost {
+ public:
+  ReservedPost() = default;  // empty: holds no reservation
+  ReservedPost(ReservedPost&&) noexcept = default;
+  ReservedPost& operator=(ReservedPost&&) noexcept = default;
+
+  // Any thread, once. Never allocates; throws only InvalidStateError on an empty ReservedPost
+  // (default-constructed, moved from or already posted), before anything changes.
+  PushResult post(Callback cb) {
+    if (!reservation_) {
+      throw InvalidStateError(
+          "ReservedPost::post() on an empty reservation (default-constructed, moved from or already "
+          "posted): get one from LoopRef::reserve_post() for each post");
+    }
+    return core_->post_reserved(reservation_, std::move(cb));
+  }
+  explicit operator bool() const noexcept { return static_cast<bool>(reservation_); }
+  // The loop it posts to.
+  inline LoopRef loop() const;
+
+ private:
+  friend class LoopRef;
+  ReservedPost(std::shared_ptr<detail::LoopCore> core, detail::LoopCore::PostReservation r) noexcept
+      : core_(std::move(core)), reservation_(std::move(r)) {}
+  std::shared_ptr<detail::LoopCore> core_;
+  detail::LoopCore::PostReservation reservation_;
+};
+
 // A thread-safe reference to a loop: post to it and stop it from any thread, for as long as
 // you hold it, even after the EventLoop itself is destroyed (then posts throw LoopClosedError).
 class LoopRef {
@@ -271,6 +351,13 @@ class LoopRef {
   void call_soon_threadsafe(Callback fn, const char* what = "call_soon_threadsafe()") const {
     require_loop(what);
     core_->post(std::move(fn), what);
+  }
+  // Any thread. Reserve one post that cannot fail for want of memory (ReservedPost). Throws
+  // std::bad_alloc if the node cannot be had (nothing reserved); a closed loop is not an
+  // error here: the post will answer Closed.
+  ReservedPost reserve_post() const {
+    require_loop("reserve_post()");
+    return ReservedPost(core_, core_->reserve());
   }
   void stop() const {
     require_loop("stop()");
@@ -292,6 +379,8 @@ class LoopRef {
   }
   std::shared_ptr<detail::LoopCore> core_;
 };
+
+inline LoopRef ReservedPost::loop() const { return LoopRef(core_); }
 
 // A cancellable timer (call_later / call_at). Loop thread only.
 class TimerHandle {

@@ -85,6 +85,15 @@ class TaskBase {
     resume_point_ = h;
     return ++suspension_;
   }
+  // For an await_suspend that throws after suspend() (registering its wake-up failed: the
+  // co_await gets the exception and the task runs on): as if it had not suspended, so no
+  // later cancel() reaches the destroyed awaiter and nothing can resume the running task.
+  // Number `n` is never reused.
+  void undo_suspend(std::uint64_t n) noexcept {
+    if (n != suspension_) return;
+    waiter_ = nullptr;
+    resume_point_ = {};
+  }
   // True if a cancellation is waiting to be delivered (then don't suspend: throw instead).
   bool cancel_requested() const noexcept { return cancel_requested_; }
   // In await_resume: throw the pending cancellation, if any, at this await point.
@@ -249,6 +258,16 @@ class TaskBase {
 };
 
 namespace detail {
+
+// The callback that resumes `task` from suspension `n`, posted to its loop by another thread.
+// 24 bytes: a Callback stores it inline, so making one never allocates — the reserved posts
+// (ReservedPost) of the channel and of ThreadFuture awaits rely on that.
+struct ResumeTask {
+  std::shared_ptr<TaskBase> task;
+  std::uint64_t suspension;
+  void operator()() { task->resume_now(suspension); }
+};
+static_assert(Callback::stores_inline<ResumeTask>, "a resumption must not allocate (ReservedPost)");
 
 // asyncio's checks (Task.__step): a task cannot await its own future — it would wait
 // forever —, nor a pending future of another loop, whose done callbacks run on that loop (or

@@ -21,21 +21,41 @@
 
 namespace handoff {
 
-// When the future completes (on whichever thread completes it), post the resumption of
-// `task`'s suspension `n` to the task's loop. The resumption runs on the loop thread; one
-// that has gone stale (the task left that suspension another way) is ignored by
-// TaskBase::resume_now — the exactly-once guard.
-inline void resume_when_done(ThreadFutureBase& f, TaskBase& task, std::uint64_t n) {
-  LoopRef ref = task.loop()->threadsafe();
-  f.add_done_callback([ref, t = task.shared(), n]() mutable {
-    try {
-      // The shared_ptr to the task moves into the posted callback, so it is released on
-      // the loop thread (or, if the loop closed meanwhile, the post is refused and the
-      // task has already been abandoned: releasing it here touches no loop).
-      ref.call_soon_threadsafe([t = std::move(t), n] { t->resume_now(n); });
-    } catch (const LoopClosedError&) {
-    }
-  });
+// In an await_suspend: suspend `task` at `h` on `w` until `f` completes; returns the
+// suspension's number. The done callback runs on whichever thread completes the future (a
+// pool worker, a plain thread) and posts the task's resumption to the task's loop; the
+// resumption runs on the loop thread, and one that has gone stale (the task left that
+// suspension another way) is ignored by TaskBase::resume_now — the exactly-once guard.
+//
+// THE POST CANNOT FAIL (issue 10): it happens after the future was claimed, on a thread with
+// nobody to tell, so a std::bad_alloc there (a new inbox node) left the task suspended
+// forever. The node is reserved here first (ReservedPost), on the loop thread. Strong: if the
+// reservation or the callback's registration throws (std::bad_alloc), the task is not
+// suspended (undo_suspend) and nothing is registered; the co_await throws it.
+// Mutant HANDOFF_MUTANT_THREAD_FUTURE_NO_RESERVE posts with call_soon_threadsafe instead
+// (caught by tests/fault_injection_test.cpp's sweep "ThreadFuture completed on a thread").
+inline std::uint64_t suspend_until_done(ThreadFutureBase& f, TaskBase& task, Waiter* w, std::coroutine_handle<> h) {
+  ReservedPost post = task.loop()->threadsafe().reserve_post();  // may throw: nothing changed yet
+  const std::uint64_t n = task.suspend(w, h);
+  try {
+    f.add_done_callback([post = std::move(post), t = task.shared(), n]() mutable {
+      // The shared_ptr to the task moves into the posted callback, so it is released on the
+      // loop thread (or, if the loop closed meanwhile, the post is refused and the task has
+      // already been abandoned: releasing it here touches no loop).
+#if defined(HANDOFF_MUTANT_THREAD_FUTURE_NO_RESERVE)
+      try {
+        post.loop().call_soon_threadsafe(detail::ResumeTask{std::move(t), n});  // MUTANT: may allocate, and throw
+      } catch (const LoopClosedError&) {
+      }
+#else
+      (void)post.post(detail::ResumeTask{std::move(t), n});  // Closed: the task was abandoned by close()
+#endif
+    });
+  } catch (...) {
+    task.undo_suspend(n);  // not registered: the co_await fails, the task runs on
+    throw;
+  }
+  return n;
 }
 
 // `co_await thread_future` from a task on any loop (asyncio.wrap_future). The completing
@@ -57,7 +77,7 @@ class ThreadFutureAwaiter final : public Waiter {
       s_->cancel();
       if (s_->done()) return false;
     }
-    resume_when_done(*s_, *task_, task_->suspend(this, h));
+    suspend_until_done(*s_, *task_, this, h);
     return true;
   }
   void on_cancel() noexcept override {

@@ -43,6 +43,26 @@
 // leaks), HANDOFF_MUTANT_QUEUE_TAKE_NO_HOLD (a throwing move-out loses the item and its
 // node); caught by tests/mpsc_queue_test.cpp (tests/mpsc_queue_tests.cmake).
 //
+// RESERVATIONS (issue 10). reserve() takes a node now (this thread's cache, the return stack,
+// or operator new: it may throw std::bad_alloc); push(Reservation&&, v) later pushes into that
+// node and never allocates. For a handoff whose claim must be followed by a push that cannot
+// fail: the loop posts a waiting task's resumption from the thread that completed what it
+// waited on (a channel push, a ThreadFuture), after the claim, where a bad_alloc would leave
+// the task suspended forever; the waiter reserves when it parks, where a bad_alloc can still
+// fail its co_await (loop/event_loop.hpp, ReservedPost). Only the node's source changes: the
+// push itself, close and the inbox's verdict/link protocol are those of push(v).
+//   * push(Reservation&&, v) consumes the reservation whatever the outcome: Pushed (the node is
+//     the queue's), Closed (refused at once after close(), as push(v): the value is left as it
+//     was and the node goes to this thread's cache), or T's constructor threw (the node goes
+//     to this thread's cache). It throws only what T's constructor throws, and
+//     std::invalid_argument for an empty reservation (before anything changes).
+//   * An unused reservation returns its node on destruction, to the destroying thread's cache
+//     (any thread; a dead cache: freed).
+//   * LIFETIME: a reservation holds a free node and nothing of the queue (nodes are per element
+//     type, not per queue), so it may outlive the queue that made it; push it only into a
+//     live queue (any MpscQueue<T>).
+//   * Memory: a reserved node counts as an item in flight (the high-water mark above).
+//
 // WHEN NOT TO USE IT: as for MpscInbox; and for payloads you already heap-allocate, use the
 // inbox directly with the hook embedded in your object.
 #pragma once
@@ -55,11 +75,17 @@
 #include <utility>
 
 #include "mpsc_inbox.hpp"
+#include "node_reservation.hpp"
 
 namespace handoff {
 
 template <class T>
 class MpscQueue {
+  struct Node;  // below; a Reservation holds one
+  struct GiveBack {
+    static void release(Node* n) noexcept { release_to_cache(n); }
+  };
+
  public:
   using value_type = T;
 
@@ -102,8 +128,18 @@ class MpscQueue {
   }
 
   // Any thread. Pushed: the value was moved in. Closed: `v` is left as it was.
-  PushResult push(T&& v) { return push_impl(std::move(v)); }
-  PushResult push(const T& v) { return push_impl(v); }
+  PushResult push(T&& v) { return push_node(allocate(), std::move(v)); }
+  PushResult push(const T& v) { return push_node(allocate(), v); }
+
+  // A reserved node (see RESERVATIONS): move-only; gives the node back when destroyed unused.
+  using Reservation = NodeReservation<Node, GiveBack>;
+  // Any thread. A node for one later push that will not allocate (RESERVATIONS above). May
+  // throw std::bad_alloc (then nothing is reserved).
+  Reservation reserve() { return Reservation(allocate()); }
+  // Any thread. As push(v), into the reserved node: never allocates. Consumes `r` whatever
+  // the outcome; std::invalid_argument if `r` is empty.
+  PushResult push(Reservation&& r, T&& v) { return push_node(r.take("MpscQueue"), std::move(v)); }
+  PushResult push(Reservation&& r, const T& v) { return push_node(r.take("MpscQueue"), v); }
 
   // Consumer only. Strong guarantee: if moving the value out throws, the item stays first.
   std::optional<T> try_pop() {
@@ -222,9 +258,10 @@ class MpscQueue {
     c.head = n;
   }
 
+  // Push v in node n (fresh from allocate() or a reservation): n is the queue's if Pushed, and
+  // back in this thread's cache otherwise (refused, or T's constructor threw).
   template <class U>
-  PushResult push_impl(U&& v) {
-    Node* n = allocate();
+  PushResult push_node(Node* n, U&& v) {
 #if defined(HANDOFF_MUTANT_QUEUE_PUSH_NO_ROLLBACK)
     ::new (static_cast<void*>(n->storage)) T(std::forward<U>(v));  // MUTANT: a throw leaks n
 #else

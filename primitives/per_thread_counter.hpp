@@ -13,6 +13,11 @@
 // COST: a thread-local lookup of (counter id -> slot) in a small cache, then two plain moves;
 // a thread's first add() to a counter takes a mutex to register its slot. Ids are unique for
 // the process lifetime, so a cached entry of a destroyed counter can never match a new one.
+//
+// REGISTRATION MAY ALLOCATE (a slot in a deque), so add() may throw std::bad_alloc on a
+// thread's first use. add_nothrow() is for a count that must not fail (the loop's reserved
+// posts, issue 10): if the slot cannot be registered, it counts in one shared spill word
+// instead (a relaxed RMW, only on that rare path); read() sums the spill too.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +41,16 @@ class PerThreadCounter {
     s->value.store(s->value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // single writer; a statistic
   }
 
+  // As add(), but never throws: a thread whose slot cannot be registered (std::bad_alloc)
+  // counts in the shared spill word.
+  void add_nothrow(std::uint64_t n = 1) noexcept {
+    try {
+      add(n);
+    } catch (...) {
+      spill_.fetch_add(n, std::memory_order_relaxed);  // a statistic, as the slots: read() sums it
+    }
+  }
+
   // As add(), with a release store: a read_acquire() that sees it sees everything this thread
   // did before it (ThreadPoolExecutor counts its finished submits so, and its destructor waits
   // for them). Call add(0) first on a thread that must not allocate here (slot registration).
@@ -47,14 +62,14 @@ class PerThreadCounter {
   // As read(), with acquire loads (pairs with add_release()).
   std::uint64_t read_acquire() const {
     std::lock_guard<std::mutex> lock(mu_);
-    std::uint64_t sum = 0;
+    std::uint64_t sum = spill_.load(std::memory_order_relaxed);  // add_nothrow()'s spill: never released
     for (const Slot& s : slots_) sum += s.value.load(std::memory_order_acquire);  // pairs with add_release()
     return sum;
   }
 
   std::uint64_t read() const {
     std::lock_guard<std::mutex> lock(mu_);
-    std::uint64_t sum = 0;
+    std::uint64_t sum = spill_.load(std::memory_order_relaxed);  // a statistic, as the slots
     for (const Slot& s : slots_) sum += s.value.load(std::memory_order_relaxed);  // a statistic; exact after joins
     return sum;
   }
@@ -103,6 +118,7 @@ class PerThreadCounter {
   const std::uint64_t id_;
   mutable std::mutex mu_;
   std::deque<Slot> slots_;
+  sync::atomic<std::uint64_t> spill_{0};  // add_nothrow() counts of threads without a slot
 };
 
 }  // namespace handoff

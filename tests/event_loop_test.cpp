@@ -594,6 +594,50 @@ TEST_CASE("posting after close() throws LoopClosedError, counted as refused; hoo
   ::close(fd[1]);
 }
 
+// LoopRef::reserve_post (issue 10): the post that cannot fail for want of memory, for the act
+// after a claim (a channel's or a ThreadFuture's resumption of a task). Both inbox kinds.
+TEST_CASE("ReservedPost: posts from a thread, answers Closed after close() (drop hook runs), keeps the ledger",
+          "[event_loop][ledger][reservation]") {
+  for (InboxKind kind : {InboxKind::LockFree, InboxKind::Mutex}) {
+    INFO((kind == InboxKind::LockFree ? "lock-free inbox" : "mutex inbox"));
+    EventLoop::Options opts;
+    opts.inbox = kind;
+    int ran = 0, dropped = 0;
+    ReservedPost late;  // outlives the loop: only a reference to its core
+    {
+      EventLoop loop(opts);
+      LoopRef ref = loop.threadsafe();
+      ReservedPost a = ref.reserve_post(), b = ref.reserve_post(), unused = ref.reserve_post();
+      late = ref.reserve_post();
+      REQUIRE(a);
+      CHECK(a.loop().is_closed() == false);
+      PushResult from_thread = PushResult::Closed;
+      std::thread t([&] { from_thread = a.post(counted(ran, dropped)); });  // any thread
+      t.join();
+      CHECK(from_thread == PushResult::Pushed);
+      CHECK_FALSE(a);  // used up
+      // Used twice, or empty: a misuse error, before anything is counted or posted.
+      CHECK_THROWS_WITH(a.post(counted(ran, dropped)), Catch::Contains("ReservedPost::post() on an empty reservation"));
+      CHECK_THROWS_AS(ReservedPost().post([] {}), InvalidStateError);
+      CHECK(dropped == 1);  // the misused post's callback was dropped (its hook ran)
+      loop.call_soon([&] { loop.stop(); });
+      loop.run_forever();
+      CHECK(ran == 1);
+      loop.close();
+      CHECK(b.post(counted(ran, dropped)) == PushResult::Closed);  // refused at once; hook runs
+      CHECK(dropped == 2);
+      const LoopStats s = loop.stats();
+      CHECK(s.posted == 3);  // a, b, and the stop callback
+      CHECK(s.refused == 1);
+      check_ledger(s);
+    }  // `unused` gives its node back here; `late` still holds one
+    CHECK(late.post(counted(ran, dropped)) == PushResult::Closed);  // the EventLoop is gone: Closed
+    CHECK(dropped == 3);
+    CHECK(ran == 1);
+    CHECK_THROWS_AS(LoopRef().reserve_post(), InvalidStateError);
+  }
+}
+
 TEST_CASE("ledger balances in a mixed scenario: run, cancelled, dropped, refused",
           "[event_loop][ledger]") {
   EventLoop loop;

@@ -33,6 +33,7 @@
 #include <handoff/loop/loop_thread.hpp>
 #include <handoff/loop/thread_future.hpp>
 #include <handoff/primitives/mpsc_queue.hpp>
+#include <handoff/primitives/mutex_queue.hpp>
 
 #include "fault_injection.hpp"
 #include "hang_watch.hpp"
@@ -516,6 +517,17 @@ TEST_CASE("fault sweep: async_pop's move of the value to the task throws: the va
   });
 }
 
+namespace {
+// The loop's two inbox kinds: the reserved posts of both are swept (the mutex baseline's
+// reservation is an overflow node: primitives/mutex_queue.hpp).
+EventLoop::Options options(InboxKind kind) {
+  EventLoop::Options o;
+  o.inbox = kind;
+  return o;
+}
+const char* kind_suffix(InboxKind kind) { return kind == InboxKind::LockFree ? "" : " [mutex inbox]"; }
+}  // namespace
+
 // Issue 10, found by this sweep: a pusher that claimed a parked async_pop waiter (the value
 // already handed over) then posted the task's resumption with call_soon_threadsafe, which may
 // allocate an inbox node: the bad_alloc escaped to the pusher, whose value WAS accepted, and
@@ -524,56 +536,58 @@ TEST_CASE("fault sweep: async_pop's move of the value to the task throws: the va
 // fail. Mutant channel.no_reserve restores the plain post.
 TEST_CASE("fault sweep: a plain thread's push resumes the parked async_pop tasks (allocation failure on the pusher)",
           "[fault][channel][regression]") {
-  sweep("Channel push from a thread -> async_pop tasks (allocation)", [](int n) {
-    EventLoop loop;
-    Channel<std::string> ch;  // unbounded; the values go straight to the waiters
-    // Long strings: copying one into a waiter allocates, a failure point before the claim's act.
-    const std::vector<std::string> values = {std::string(100, 'a'), std::string(100, 'b')};
-    std::string got[2] = {"pending", "pending"};
-    auto popper = [](Channel<std::string>& c, std::string& out) -> Task<void> {
-      std::optional<std::string> r = co_await c.async_pop();
-      out = r ? *r : "end of stream";
-    };
-    Future<void> tasks[2] = {loop.create_task(popper(ch, got[0])), loop.create_task(popper(ch, got[1]))};
-    loop.call_soon([&] { loop.stop(); });
-    loop.run_forever();  // both tasks parked, in this order
-    REQUIRE(ch.stats().pop_waits == 2);
-    int returned = 0;  // pushes that returned normally
-    bool threw = false, fired = false;
-    std::thread pusher([&] {  // a fresh thread: no inbox node cache, no ledger slot yet
-      alloc::arm(n);
-      try {
-        for (const std::string& v : values) {
-          ch.push(v);
-          ++returned;
+  for (InboxKind kind : {InboxKind::LockFree, InboxKind::Mutex}) {
+    sweep(std::string("Channel push from a thread -> async_pop tasks (allocation)") + kind_suffix(kind), [&](int n) {
+      EventLoop loop(options(kind));
+      Channel<std::string> ch;  // unbounded; the values go straight to the waiters
+      // Long strings: copying one into a waiter allocates, a failure point before the claim's act.
+      const std::vector<std::string> values = {std::string(100, 'a'), std::string(100, 'b')};
+      std::string got[2] = {"pending", "pending"};
+      auto popper = [](Channel<std::string>& c, std::string& out) -> Task<void> {
+        std::optional<std::string> r = co_await c.async_pop();
+        out = r ? *r : "end of stream";
+      };
+      Future<void> tasks[2] = {loop.create_task(popper(ch, got[0])), loop.create_task(popper(ch, got[1]))};
+      loop.call_soon([&] { loop.stop(); });
+      loop.run_forever();  // both tasks parked, in this order
+      REQUIRE(ch.stats().pop_waits == 2);
+      int returned = 0;  // pushes that returned normally
+      bool threw = false, fired = false;
+      std::thread pusher([&] {  // a fresh thread: no inbox node cache, no ledger slot yet
+        alloc::arm(n);
+        try {
+          for (const std::string& v : values) {
+            ch.push(v);
+            ++returned;
+          }
+        } catch (const std::bad_alloc&) {
+          threw = true;
         }
-      } catch (const std::bad_alloc&) {
-        threw = true;
-      }
-      fired = alloc::disarm();
+        fired = alloc::disarm();
+      });
+      pusher.join();
+      const std::uint64_t accepted = ch.stats().pushed;
+      // The rest, unarmed: a push that threw accepted nothing, so each task still waits for one.
+      for (std::size_t i = static_cast<std::size_t>(returned); i < values.size(); ++i) ch.push(values[i]);
+      test::TurnBackstop turns(loop, 50);
+      loop.run_forever();
+      INFO("pushes returned " << returned << ", threw " << threw << ", accepted by the channel " << accepted
+                              << ", task 0 " << (tasks[0].done() ? "done" : "NOT RESUMED") << ", task 1 "
+                              << (tasks[1].done() ? "done" : "NOT RESUMED"));
+      CHECK((!threw || fired));                                     // only the injected failure may throw
+      CHECK(accepted == static_cast<std::uint64_t>(returned));      // a push that threw accepted nothing
+      CHECK(tasks[0].done());                                       // each task resumed ...
+      CHECK(tasks[1].done());
+      CHECK(got[0] == values[0]);                                   // ... with its value, in FIFO order
+      CHECK(got[1] == values[1]);
+      const ChannelStats s = ch.stats();
+      CHECK(s.balanced());
+      CHECK(s.size == 0);
+      loop.close();
+      check_ledger(loop.stats());
+      return fired;
     });
-    pusher.join();
-    const std::uint64_t accepted = ch.stats().pushed;
-    // The rest, unarmed: a push that threw accepted nothing, so each task still waits for one.
-    for (std::size_t i = static_cast<std::size_t>(returned); i < values.size(); ++i) ch.push(values[i]);
-    test::TurnBackstop turns(loop, 50);
-    loop.run_forever();
-    INFO("pushes returned " << returned << ", threw " << threw << ", accepted by the channel " << accepted
-                            << ", task 0 " << (tasks[0].done() ? "done" : "NOT RESUMED") << ", task 1 "
-                            << (tasks[1].done() ? "done" : "NOT RESUMED"));
-    CHECK((!threw || fired));                                     // only the injected failure may throw
-    CHECK(accepted == static_cast<std::uint64_t>(returned));      // a push that threw accepted nothing
-    CHECK(tasks[0].done());                                       // each task resumed ...
-    CHECK(tasks[1].done());
-    CHECK(got[0] == values[0]);                                   // ... with its value, in FIFO order
-    CHECK(got[1] == values[1]);
-    const ChannelStats s = ch.stats();
-    CHECK(s.balanced());
-    CHECK(s.size == 0);
-    loop.close();
-    check_ledger(loop.stats());
-    return fired;
-  });
+  }
 }
 
 namespace {
@@ -607,39 +621,41 @@ struct ArmedAwait {
 // await_suspend. Mutant thread_future.no_reserve restores the plain post.
 TEST_CASE("fault sweep: a ThreadFuture completed on a plain thread resumes the awaiting task (allocation failure)",
           "[fault][thread_future][regression]") {
-  sweep("ThreadFuture completed on a thread -> the awaiting task (allocation)", [](int n) {
-    EventLoop loop;
-    auto st = std::make_shared<ThreadFutureState<std::string>>();
-    ThreadFuture<std::string> tf(st);
-    std::string got = "pending";
-    auto waiter = [](ThreadFuture<std::string> f, std::string& out) -> Task<void> {
-      try {
-        out = co_await f;
-      } catch (const std::bad_alloc&) {
-        out = "bad_alloc";  // the completer's copy of the value failed: the future holds that
-      }
-    };
-    Future<void> task = loop.create_task(waiter(tf, got));
-    loop.call_soon([&] { loop.stop(); });
-    loop.run_forever();  // parked on tf
-    const std::string value(100, 'v');  // copying it allocates: a failure point before the callbacks
-    bool fired = false;
-    std::thread completer([&] {  // a fresh thread, as a pool worker that completes a job
-      alloc::arm(n);
-      st->set_value(value);
-      fired = alloc::disarm();
+  for (InboxKind kind : {InboxKind::LockFree, InboxKind::Mutex}) {
+    sweep(std::string("ThreadFuture completed on a thread -> the awaiting task (allocation)") + kind_suffix(kind), [&](int n) {
+      EventLoop loop(options(kind));
+      auto st = std::make_shared<ThreadFutureState<std::string>>();
+      ThreadFuture<std::string> tf(st);
+      std::string got = "pending";
+      auto waiter = [](ThreadFuture<std::string> f, std::string& out) -> Task<void> {
+        try {
+          out = co_await f;
+        } catch (const std::bad_alloc&) {
+          out = "bad_alloc";  // the completer's copy of the value failed: the future holds that
+        }
+      };
+      Future<void> task = loop.create_task(waiter(tf, got));
+      loop.call_soon([&] { loop.stop(); });
+      loop.run_forever();  // parked on tf
+      const std::string value(100, 'v');  // copying it allocates: a failure point before the callbacks
+      bool fired = false;
+      std::thread completer([&] {  // a fresh thread, as a pool worker that completes a job
+        alloc::arm(n);
+        st->set_value(value);
+        fired = alloc::disarm();
+      });
+      completer.join();
+      test::TurnBackstop turns(loop, 50);
+      loop.run_forever();
+      INFO("the task " << (task.done() ? "resumed" : "was NOT RESUMED") << ", got '" << got.substr(0, 12) << "'");
+      CHECK(tf.done());
+      CHECK(task.done());
+      CHECK((got == value || got == "bad_alloc"));
+      loop.close();
+      check_ledger(loop.stats());
+      return fired;
     });
-    completer.join();
-    test::TurnBackstop turns(loop, 50);
-    loop.run_forever();
-    INFO("the task " << (task.done() ? "resumed" : "was NOT RESUMED") << ", got '" << got.substr(0, 12) << "'");
-    CHECK(tf.done());
-    CHECK(task.done());
-    CHECK((got == value || got == "bad_alloc"));
-    loop.close();
-    check_ledger(loop.stats());
-    return fired;
-  });
+  }
   // The waiting side: a bad_alloc in await_suspend (the reservation, the callback's
   // registration) fails the co_await with nothing registered — strong. The task then cancels
   // itself: a stale registration of the failed await would forward that cancel to the future
@@ -715,6 +731,39 @@ TEST_CASE("fault sweep: MpscQueue push / take (throwing copy and move, allocatio
     CHECK(static_cast<int>(out.size()) == pushed);  // nothing lost
     for (std::size_t i = 1; i < out.size(); ++i) CHECK(out[i - 1] < out[i]);  // FIFO
     CHECK(q.stats().popped == out.size());
+    return fired;
+  });
+  // The mutex baseline's reservation (the loop's Mutex inbox posts resumptions through it): a
+  // reserved push never fails for want of memory — when the deque cannot grow, the value
+  // goes into the reserved overflow node, and FIFO holds with the plain pushes after it.
+  sweep("MutexQueue reserved pushes (allocation)", [](int n) {
+    MutexQueue<int> q;
+    constexpr int kReserved = 300;  // int: 128 per deque block, so the deque grows here
+    std::vector<MutexQueue<int>::Reservation> rs;
+    for (int i = 0; i < kReserved; ++i) rs.push_back(q.reserve());
+    int pushed = 0;
+    bool reserved_threw = false, plain_threw = false;
+    alloc::arm(n);
+    try {
+      for (int i = 0; i < kReserved; ++i) pushed += q.push(std::move(rs[static_cast<std::size_t>(i)]), i) == PushResult::Pushed;
+    } catch (...) {
+      reserved_threw = true;
+    }
+    try {
+      for (int i = kReserved; i < kReserved + 10; ++i) pushed += q.push(i) == PushResult::Pushed;  // behind the overflow
+    } catch (const std::bad_alloc&) {
+      plain_threw = true;  // a plain push may fail (strong): nothing pushed
+    }
+    const bool fired = alloc::disarm();
+    std::vector<int> out;
+    while (auto x = q.try_pop()) out.push_back(*x);
+    INFO("pushed " << pushed << ", popped " << out.size() << ", a plain push threw: " << plain_threw);
+    CHECK_FALSE(reserved_threw);
+    CHECK(pushed >= kReserved);
+    CHECK(static_cast<int>(out.size()) == pushed);
+    bool in_order = true;
+    for (std::size_t i = 0; i < out.size(); ++i) in_order = in_order && out[i] == static_cast<int>(i);
+    CHECK(in_order);
     return fired;
   });
   sweep("MpscQueue push from a fresh thread (allocation)", [](int n) {

@@ -22,3 +22,15 @@ if(HANDOFF_SANITIZE STREQUAL "")
     EXPECT "Channel async_pop -> the task [(]Fragile move[)] at N=[0-9]+"
     ARGS "fault sweep: async_pop's move of the value to the task throws: the value goes back" -a)
 endif()
+
+# Mutants: the resumption posts after a claim go back to the plain (allocating) post instead
+# of the node the waiter reserved (issue 10): a channel's async_pop task, a ThreadFuture's
+# awaiting task is never resumed at some N of its sweep (lock-free inbox).
+if(HANDOFF_SANITIZE STREQUAL "")
+  handoff_add_unit_mutant(channel.no_reserve fault_injection_test.cpp HANDOFF_MUTANT_CHANNEL_NO_RESERVE
+    EXPECT "Channel push from a thread -> async_pop tasks [(]allocation[)] at N=[0-9]+"
+    ARGS "fault sweep: a plain thread's push resumes the parked async_pop tasks*" -a)
+  handoff_add_unit_mutant(thread_future.no_reserve fault_injection_test.cpp HANDOFF_MUTANT_THREAD_FUTURE_NO_RESERVE
+    EXPECT "ThreadFuture completed on a thread -> the awaiting task [(]allocation[)] at N=[0-9]+"
+    ARGS "fault sweep: a ThreadFuture completed on a plain thread resumes the awaiting task*" -a)
+endif()

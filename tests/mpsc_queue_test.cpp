@@ -495,6 +495,91 @@ TEMPLATE_TEST_CASE("queue: close racing producers: accepted popped once, refused
 
 // ---- recycling (MpscQueue only: the mutex baselines' deque allocates by design) ----------------
 
+// ---- reservations (issue 10) --------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("queue: a push with a reservation is a push: FIFO with the others, refused at once after close "
+                   "(value untouched), the reservation consumed",
+                   "[queue][reservation]", QUEUES) {
+  using Q = typename TestType::template queue<std::unique_ptr<int>>;
+  Q q;
+  typename Q::Reservation r1 = q.reserve(), r2 = q.reserve(), r3 = q.reserve();
+  REQUIRE(r1);
+  REQUIRE(q.push(std::make_unique<int>(1)) == PushResult::Pushed);
+  REQUIRE(q.push(std::move(r1), std::make_unique<int>(2)) == PushResult::Pushed);
+  CHECK_FALSE(r1);  // consumed
+  REQUIRE(q.push(std::make_unique<int>(3)) == PushResult::Pushed);
+  for (int want : {1, 2, 3}) {
+    std::unique_ptr<int> out;
+    REQUIRE(q.try_pop(out) == PopStatus::Item);
+    CHECK(*out == want);
+  }
+  // An empty reservation (moved from, used, default): a misuse error, the value untouched.
+  auto v = std::make_unique<int>(5);
+  CHECK_THROWS_AS(q.push(std::move(r1), std::move(v)), std::invalid_argument);
+  CHECK_THROWS_WITH(q.push(typename Q::Reservation{}, std::move(v)), Catch::Contains("the reservation is empty"));
+  REQUIRE(v);
+  CHECK(*v == 5);
+  q.close();
+  auto p = std::make_unique<int>(7);
+  int* raw = p.get();
+  REQUIRE(q.push(std::move(r2), std::move(p)) == PushResult::Closed);  // refused at once
+  CHECK(p.get() == raw);  // not moved from
+  CHECK_FALSE(r2);        // consumed all the same
+  REQUIRE(q.push(std::move(r3), std::make_unique<int>(8)) == PushResult::Closed);
+  std::unique_ptr<int> out;
+  CHECK(q.try_pop(out) == PopStatus::Closed);
+}
+
+// LIFETIME (the headers' rule): a reservation holds a free node and nothing of the queue, so
+// it may outlive it; destroyed unused, it gives the node back (ASan/LSan: no leak, no UAF).
+TEMPLATE_TEST_CASE("queue: a reservation may outlive its queue; unused, it gives its node back", "[queue][reservation][lifetime]",
+                   QUEUES) {
+  using Q = typename TestType::template queue<int>;
+  typename Q::Reservation kept, into_other;
+  {
+    Q q;
+    kept = q.reserve();
+    into_other = q.reserve();
+    typename Q::Reservation unused = q.reserve();
+    REQUIRE(unused);
+  }  // q destroyed with two reservations outstanding
+  REQUIRE(kept);
+  kept.reset();  // gives the node back now
+  CHECK_FALSE(kept);
+  Q other;  // a node is not tied to the queue that reserved it
+  REQUIRE(other.push(std::move(into_other), 4) == PushResult::Pushed);
+  int out = 0;
+  REQUIRE(other.try_pop(out) == PopStatus::Item);
+  CHECK(out == 4);
+}
+
+TEST_CASE("MpscQueue: a push with a reservation calls no operator new; an unused reservation's node is reused",
+          "[queue][reservation]") {
+  REQUIRE(g_hooks_installed);
+  handoff::MpscQueue<int> q;
+  std::uint64_t push_news = ~0ull, reserve_news = ~0ull;
+  std::thread t([&] {  // a fresh thread: an empty node cache of its own
+    auto r = q.reserve();  // allocates here, on the reserving side
+    std::uint64_t before = g_news.load(std::memory_order_relaxed);  // test bookkeeping, same thread
+    q.push(std::move(r), 1);
+    push_news = g_news.load(std::memory_order_relaxed) - before;  // test bookkeeping, same thread
+    { auto unused = q.reserve(); }  // its node goes to this thread's cache
+    before = g_news.load(std::memory_order_relaxed);  // test bookkeeping, same thread
+    auto again = q.reserve();
+    reserve_news = g_news.load(std::memory_order_relaxed) - before;  // test bookkeeping, same thread
+    q.push(std::move(again), 2);
+  });
+  t.join();
+  if (push_news != 0) FAIL("RESERVED PUSH ALLOCATED: push(Reservation&&, v) called operator new " << push_news << " time(s)");
+  if (reserve_news != 0) FAIL("RESERVATION LEAKED: an unused reservation's node did not go back to the thread's cache");
+  int out = 0;
+  REQUIRE(q.try_pop(out) == PopStatus::Item);
+  CHECK(out == 1);
+  REQUIRE(q.try_pop(out) == PopStatus::Item);
+  CHECK(out == 2);
+  CHECK(q.try_pop(out) == PopStatus::Empty);
+}
+
 TEST_CASE("MpscQueue: steady-state push/pop does not call operator new", "[queue][recycling]") {
   REQUIRE(g_hooks_installed);
   {  // the counter counts (through a volatile sink: an unused new-expression may be elided)
