@@ -671,7 +671,10 @@ TEST_CASE("fault sweep: a ThreadFuture completed on a plain thread resumes the a
     Future<void> self;
     auto body = [](ThreadFuture<int> f, int k, Seen& s, Future<void>& me) -> Task<void> {
       try {
-        const int v = co_await ArmedAwait<ThreadFutureAwaiter<int>>{operator co_await(f), k, s.fired};
+        // A named awaiter: GCC 12 destroys the members of an aggregate built inside the
+        // co_await expression twice (PR c++/100611; executor/run_in_executor.hpp).
+        ArmedAwait<ThreadFutureAwaiter<int>> armed{operator co_await(f), k, s.fired};
+        const int v = co_await armed;
         s.outcome = "value " + std::to_string(v);
         co_return;
       } catch (const std::bad_alloc&) {
