@@ -455,6 +455,28 @@ class Harness {
     return sync::thread(std::forward<F>(f));
   }
 
+  // A thread whose perturbation key is fixed by `ordinal` alone, whichever thread starts it:
+  // for threads a library starts from whichever thread happens to need one (a pool's workers,
+  // through ThreadPoolExecutor::Options::start_thread), which the test numbers in the order
+  // they are created. A sync::thread would take its key from the starting thread, so the
+  // same worker would get another key in a replay where another submitter started it. The
+  // k-th thread created gets the same key, so the same decision stream, in a replay; when
+  // the k-th is created, and so what it does, is still up to the scheduling.
+  template <class F>
+  static std::thread ordinal_thread(std::uint64_t ordinal, F&& f) {
+#if defined(HANDOFF_SYNC_PERTURB) && HANDOFF_SYNC_PERTURB
+    // Top bit clear: never a first-touch key (sync_perturb.hpp, kFirstTouchKeys).
+    const std::uint64_t key = derive_seed(0x6f7264696e616cull, {ordinal}) & ~(1ull << 63);
+    return std::thread([key, fn = std::forward<F>(f)]() mutable {
+      sync::perturb::adopt(key);  // before anything else runs on it, as sync::thread does
+      fn();
+    });
+#else
+    (void)ordinal;
+    return std::thread(std::forward<F>(f));
+#endif
+  }
+
   // ---- perturbation ----
   // Configure the facade's perturbation for one run (one set of threads) with its seed.
   void perturb(std::uint64_t run_seed) noexcept {
