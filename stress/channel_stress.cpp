@@ -17,9 +17,10 @@
 //   unbounded  capacity 0 (unbounded): pop waiters only
 //   close      capacity 0–4; the main thread calls close() at a seeded moment (once the run's
 //              accepted pushes reach a count drawn from its seed) while everything runs; in
-//              30 % of the runs it first stops one loop, which is then closed with its tasks suspended in async_push / async_pop (the loop-closed
-//              give-back path: a value claimed for a task that never resumes goes back to
-//              the channel). Producers stop at ChannelClosedError.
+//              30 % of the runs it first stops one loop, which is then closed with its tasks
+//              suspended in async_push / async_pop (the loop-closed give-back path: a value
+//              claimed for a task that never resumes goes back to the channel). Producers stop
+//              at ChannelClosedError.
 // After the joins the main thread drains the channel with try_pop().
 // CHECKS (every run)
 //   * every accepted value (its push returned normally) is popped exactly once (LOST,

@@ -30,7 +30,9 @@
 // RULES FOR TESTS (so the harness never hides the races it is meant to expose, and a failing
 // seed replays)
 //   * Start every thread that runs facade operations as a sync::thread (harness.thread()), in
-//     a fixed order, after perturb(run_seed) on the same thread.
+//     a fixed order, after perturb(run_seed) on the same thread. Threads a library starts from
+//     whichever thread needs one (a pool's workers): through the library's seam as
+//     ordinal_thread(), numbered in creation order.
 //   * Loop over a slice's runs with another_run(deadline, runs_done), not with the clock, and
 //     keep each run's own work a function of its seed (no clock-dependent cut inside a run).
 //   * State the watchdog reads must be atomics written relaxed or release and read relaxed:
