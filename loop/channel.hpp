@@ -673,7 +673,16 @@ class Channel {
     }
     std::optional<T> await_resume() {
       this->leave("Channel::async_pop()");
-      return std::move(value_);  // a value, or nullopt: closed and drained
+      try {
+        return std::move(value_);  // a value, or nullopt: closed and drained
+      } catch (...) {
+        // T's move to the task threw: the task gets the exception and the value goes back to
+        // the front of the channel (the next pop takes it), never silently lost.
+#if !defined(HANDOFF_MUTANT_CHANNEL_NO_GIVE_BACK_ON_RESUME)  // MUTANT: the value is destroyed with the awaiter
+        if (value_) this->ch_->give_back(value_);
+#endif
+        throw;
+      }
     }
 
    private:

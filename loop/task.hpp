@@ -466,12 +466,16 @@ class TaskState final : public FutureState<T>, public TaskBase {
       if constexpr (std::is_void_v<T>) {
         this->value_.emplace();
       } else {
+#if defined(HANDOFF_MUTANT_TASK_RESULT_NO_CATCH)
+        this->value_.emplace(std::move(*p.value));  // MUTANT: a throwing move terminates (noexcept)
+#else
         try {
           this->value_.emplace(std::move(*p.value));
         } catch (...) {
           // T's move threw (we are noexcept: it used to terminate): the task fails with it.
           this->exception_ = std::current_exception();
         }
+#endif
       }
       this->state_ = FutureBase::State::Done;
     }
@@ -535,8 +539,10 @@ Future<T> spawn_task(EventLoop& loop, Task<T> coro) {
     state->link(loop);
     state->schedule_step();
   } catch (...) {
+#if !defined(HANDOFF_MUTANT_CREATE_TASK_NO_ROLLBACK)  // MUTANT: a task linked but never scheduled stays
     state->unlink();
     state->self_.reset();  // `state` is the last owner: the frame is destroyed with it
+#endif
     throw;
   }
   return Future<T>(std::static_pointer_cast<FutureState<T>>(state));

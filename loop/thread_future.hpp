@@ -168,6 +168,7 @@ ThreadFuture<T> run_coroutine_threadsafe(Task<T> coro, const LoopRef& loop) {
             }
           }));
     } catch (...) {
+#if !defined(HANDOFF_MUTANT_RCT_START_NO_ROLLBACK)  // MUTANT: the throw escapes, the future stays pending
       if (*task) {
         try {
           task->cancel();
@@ -176,6 +177,9 @@ ThreadFuture<T> run_coroutine_threadsafe(Task<T> coro, const LoopRef& loop) {
         *task = Future<T>();
       }
       st->set_exception(std::current_exception());
+#else
+      throw;
+#endif
     }
   };
   loop.call_soon_threadsafe(Callback::with_drop(std::move(start), [st] {
