@@ -37,6 +37,10 @@
 #include "../future/errors.hpp"
 #include "../future/thread_future.hpp"
 #include "../primitives/sync.hpp"
+#if defined(HANDOFF_MUTANT_JOB_NO_CLAIM) && !defined(HANDOFF_SYNC_RELACY)
+#include <chrono>
+#include <thread>
+#endif
 
 namespace handoff::detail {
 
@@ -146,7 +150,12 @@ class Job {
 #if defined(HANDOFF_MUTANT_JOB_NO_CLAIM)
     // MUTANT: check-then-set instead of the CAS: a cancel between the load and the store is
     // lost, so the job both runs and counts as cancelled (the ledger over-counts).
+    // The window is widened (a 1 ms sleep) so the stress test's check is not a matter of
+    // luck on a loaded machine: the check must catch the bug whenever a cancel lands in it.
     if (state_.load(std::memory_order_seq_cst) != kQueued) return false;  // mutant
+#if !defined(HANDOFF_SYNC_RELACY)  // Relacy explores the window without help
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));            // mutant: the window
+#endif
     state_.store(kRunning, std::memory_order_seq_cst);                    // mutant
     return true;
 #else

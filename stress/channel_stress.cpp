@@ -15,11 +15,12 @@
 //   bounded    capacity 1–4: push waiters and pop waiters on both sides; the channel is
 //              closed once every producer has finished; consumers drain to end-of-stream
 //   unbounded  capacity 0 (unbounded): pop waiters only
-//   close      capacity 0–4; the main thread calls close() at a random moment (0–3 ms) while
-//              everything runs; in 30 % of the runs it first stops one loop, which is then
-//              closed with its tasks suspended in async_push / async_pop (the loop-closed
-//              give-back path: a value claimed for a task that never resumes goes back to
-//              the channel). Producers stop at ChannelClosedError.
+//   close      capacity 0–4; the main thread calls close() at a seeded moment (once the run's
+//              accepted pushes reach a count drawn from its seed) while everything runs; in
+//              30 % of the runs it first stops one loop, which is then closed with its tasks
+//              suspended in async_push / async_pop (the loop-closed give-back path: a value
+//              claimed for a task that never resumes goes back to the channel). Producers stop
+//              at ChannelClosedError.
 // After the joins the main thread drains the channel with try_pop().
 // CHECKS (every run)
 //   * every accepted value (its push returned normally) is popped exactly once (LOST,
@@ -44,6 +45,17 @@
 //     code is a use-after-free (ASan; TSan reports it as a race with the free);
 //   * no hang: the watchdog's diagnosis names which side waits (threads blocked in push / pop,
 //     coroutines suspended in async_push / async_pop), the counts and each producer's progress.
+//
+// REPLAY: thread producers, thread consumers and loop threads are sync::threads started in a
+// fixed order after perturb(run seed) (the coroutines run on the loop threads), the run loop
+// asks Harness::another_run, and the close moments are counts of accepted pushes, not times.
+// So the REPLAY line of a failure or of the watchdog's HANG replays the same runs with the
+// same perturbation decision streams. What a replay cannot reproduce: the OS's scheduling,
+// and the timeouts that follow the clock — push_for / pop_for (0–150 µs), async_push /
+// async_pop with a timeout (0–300 µs), the chaos task's sleeps (0–400 µs, so which consumer
+// task a cancel hits, and when), a loop's spin budget (20 µs) — so which operations time out
+// and which waiter is handed which value can differ; and which values are in flight at the
+// close.
 //
 // MUTANT (stress/CMakeLists.txt): HANDOFF_MUTANT_CHANNEL_NO_CLAIM (check-then-set instead of the
 // claim CAS): a waiter that timed out / was cancelled is handed the value anyway: LOST (pop
@@ -304,10 +316,12 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
   for (unsigned x : CC) consumers_total += x;
   std::deque<ConsumerRec> cons(consumers_total);
 
+  // sync::threads in a fixed order — thread producers, thread consumers, loop threads, each
+  // by index — so a replay gives each the same perturbation key (harness.hpp, RULES FOR TESTS).
   // Thread producers: ids 0..P-1.
-  std::vector<std::thread> threads;
+  std::vector<sync::thread> threads;
   for (unsigned p = 0; p < rs.P; ++p) {
-    threads.emplace_back([&, p] {
+    threads.push_back(c.h.thread([&, p] {
       ProducerRec& rec = prods[p];
       Rng r(derive_seed(rs.seed, {10, p}));
       for (std::uint64_t s = 0; s < n; ++s) {
@@ -352,11 +366,11 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
       pr.thread_producers_done.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping
       if (producers_use) done_with_channel();
       c.h.account_thread();
-    });
+    }));
   }
   // Thread consumers: cons[0..TC-1].
   for (unsigned k = 0; k < TC; ++k) {
-    threads.emplace_back([&, k] {
+    threads.push_back(c.h.thread([&, k] {
       ConsumerRec& rec = cons[k];
       Rng r(derive_seed(rs.seed, {20, k}));
       for (;;) {
@@ -379,10 +393,10 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
       }
       done_with_channel();
       c.h.account_thread();
-    });
+    }));
   }
   // Loops: each with one coroutine producer (id P + l) and CC[l] coroutine consumers.
-  std::vector<std::thread> loop_threads;
+  std::vector<sync::thread> loop_threads;
   std::vector<LoopRef> refs(L);
   std::vector<std::atomic<bool>> loop_ready(L);
   std::vector<std::vector<std::string>> task_errors(L);
@@ -391,7 +405,7 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
   for (unsigned l = 0; l < L; ++l) {
     const unsigned first = next_consumer;
     next_consumer += CC[l];
-    loop_threads.emplace_back([&, l, first] {
+    loop_threads.push_back(c.h.thread([&, l, first] {
       EventLoop::Options opts;
       Rng r(derive_seed(rs.seed, {30, l}));
       opts.spin_budget = r.chance(500) ? std::chrono::nanoseconds(0) : std::chrono::microseconds(20);
@@ -430,28 +444,41 @@ bool run_once(Context& c, const RunSetup& rs, std::uint64_t n) {
         }
       }
       c.h.account_thread();
-    });
+    }));
   }
   for (unsigned l = 0; l < L; ++l) {
     while (!loop_ready[l].load(std::memory_order_acquire)) std::this_thread::yield();  // pairs with the loop thread's release
   }
 
+  // Every producer has finished (or all but `but` of them): the owner's waits for a count
+  // below stop there, so they never outlast the producers.
+  auto producers_done = [&](unsigned but) {
+    return pr.thread_producers_done.load(std::memory_order_relaxed) +  // test bookkeeping
+               pr.coro_producers_done.load(std::memory_order_relaxed) >=  // test bookkeeping
+           total_producers - but;
+  };
   if (rs.phase == Phase::Close) {
-    std::this_thread::sleep_for(std::chrono::microseconds(rng.below(3000)));
+    // The close moment: this many pushes of the run accepted (a count drawn from the seed, not
+    // a time, so a replay closes at the same point of the producers' streams). It was a 0–3 ms
+    // sleep. Runs with small capacities reach a count much later than unbounded ones, so the
+    // bound is below the sleep's mean (~565 accepted with P=1 under GCC-TSan): with 160 per
+    // producer a close phase makes as many runs per second as with the sleep (891 vs 840).
+    // Polled with short sleeps: a spinning owner would take a CPU from the parties (2 cores).
+    const std::uint64_t close_after = rng.chance(125) ? 0 : rng.below(160 * std::uint64_t{total_producers});
+    while (pr.accepted.load(std::memory_order_relaxed) < close_after && !producers_done(0)) std::this_thread::sleep_for(10us);  // test bookkeeping
     if (abandon) {
       refs[rng.below(L)].stop();  // that loop closes with tasks suspended in the channel
-      std::this_thread::sleep_for(std::chrono::microseconds(rng.below(300)));
+      // The others go on for a few more accepted pushes (it was a 0–300 µs sleep: ~47) before
+      // the close; the stopped loop's producer never finishes, hence "all but one".
+      const std::uint64_t more = pr.accepted.load(std::memory_order_relaxed) + rng.below(96);  // test bookkeeping
+      while (pr.accepted.load(std::memory_order_relaxed) < more && !producers_done(1)) std::this_thread::sleep_for(10us);  // test bookkeeping
     }
   } else {
     // The owner is done once every value is popped: it closes (and then destroys) the channel
     // at once, while a producer may still be returning from its last push(). (Or once every
     // producer has finished: then a value that never arrives is reported LOST, not as a hang.)
     const std::uint64_t total = static_cast<std::uint64_t>(total_producers) * n;
-    while (pr.popped.load(std::memory_order_relaxed) < total &&  // test bookkeeping
-           pr.thread_producers_done.load(std::memory_order_relaxed) + pr.coro_producers_done.load(std::memory_order_relaxed) <  // test bookkeeping
-               total_producers) {
-      std::this_thread::yield();
-    }
+    while (pr.popped.load(std::memory_order_relaxed) < total && !producers_done(0)) std::this_thread::yield();  // test bookkeeping
   }
   pr.closed.store(true, std::memory_order_relaxed);  // watchdog
   ch.close();
@@ -646,7 +673,7 @@ int main(int argc, char** argv) {
       left -= 1.0;
       const std::uint64_t n = ph == Phase::Close ? h.count(3000, 100000) : h.count(1000, 100000);
       const std::uint64_t max_runs = h.count(1000000, 20);
-      for (std::uint64_t r = 0; r < max_runs && Clock::now() < deadline; ++r) {
+      for (std::uint64_t r = 0; r < max_runs && h.another_run(deadline, r); ++r) {
         const RunSetup rs{ph, P, derive_seed(h.seed(), {static_cast<std::uint64_t>(ph), P, ++round})};
         if (!run_once(c, rs, n)) {
           ok = false;

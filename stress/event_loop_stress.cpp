@@ -9,12 +9,16 @@
 //          in batches. A poster pauses only while it is kFloodWindow (65536) callbacks ahead
 //          of the loop: the soak's unbounded flood queued millions of nodes, and freeing
 //          them between runs outlasted the watchdog on a loaded VM (issue 10).
-//   close  Posters post continuously; the main thread stops and closes the loop at a random
-//          moment. Every post either ran, was refused (LoopClosedError) or was dropped (its
-//          drop hook ran) — exactly one of the three. A poster stops at its first refusal and
-//          checks that its next 4 posts are refused too. (Before issue 10 it went on posting
-//          all its ~10^6 soak-mode posts into the closed loop: that convoy of refused posts,
-//          each waiting on other posters inside the inbox, was the soak's close-phase "hang".)
+//   close  Posters post continuously; the main thread stops and closes the loop at a seeded
+//          moment: once the posters' calls answered in this run reach a number drawn from the
+//          run's seed, below 768 (0 in 1/8 of the runs: at once, racing the posters' start).
+//          (It was a 0–3 ms sleep; under GCC-TSan the count keeps about the same posts per
+//          run: ~470 answered against ~410.) Every post either ran, was refused
+//          (LoopClosedError) or was dropped (its drop hook ran) — exactly one of the three.
+//          A poster stops at its first refusal and checks that its next 4 posts are refused
+//          too. (Before issue 10 it went on posting all its ~10^6 soak-mode posts into the
+//          closed loop: that convoy of refused posts, each waiting on other posters inside
+//          the inbox, was the soak's close-phase "hang".)
 // LIFETIME. Each poster posts through its own LoopRef copy, as a user would. In burst and
 // flood the loop is destroyed as soon as every callback has run, while posters may still be
 // inside call_soon_threadsafe (past their push, in the wake); in the close phase it is
@@ -30,6 +34,15 @@
 // CHECKS (all phases): every accepted callback runs exactly once, in its poster's order;
 // the loop's ledger balances (posted = run + cancelled + refused + dropped); wake signals
 // never exceed announced sleeps (the WakeGate's coalescing).
+//
+// REPLAY: the loop thread and the posters are sync::threads started in a fixed order (loop
+// thread, then posters by index) after perturb(run seed), and the run loop asks
+// Harness::another_run, so the REPLAY line of a failure or of the watchdog's HANG replays the
+// same runs with the same perturbation decision streams. What a replay cannot reproduce: the
+// OS's scheduling, and what follows from it — the loop's spin phase is timed (spin_budget, 0
+// or 20 µs), so how many inbox checks it makes before it sleeps, and with them where each
+// thread is in its decision stream, can differ; how many posts the loop has run when the
+// close phase stops it (the stop moment itself is a count of answered posts, not a time).
 //
 // MUTANTS (stress/CMakeLists.txt): HANDOFF_MUTANT_WAKE_NO_RECHECK must end in the watchdog's
 // LOST WAKEUP diagnosis; HANDOFF_MUTANT_WAKE_UNCONDITIONAL must fail the coalescing check.
@@ -181,6 +194,11 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
   c.pr.posters.store(P, std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
   c.pr.phase.store(static_cast<int>(phase), std::memory_order_relaxed);  // test bookkeeping, read after joins or by the watchdog
 
+  // The close phase's moment: this many of the run's posts answered (a count, not a time, so
+  // a replay closes at the same point of the posters' streams). 0: close at once.
+  const std::uint64_t close_after = rng.chance(125) ? 0 : rng.below(std::min<std::uint64_t>(P * per_poster, 768));
+  const std::uint64_t answered_base = c.pr.answered.load(std::memory_order_relaxed);  // no poster runs yet
+
   // Loop-thread-only order check: next expected sequence number per poster.
   std::vector<std::uint64_t> expect(P, 0);
   std::vector<std::string> order_errors;                   // loop thread only
@@ -188,16 +206,18 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
   std::vector<std::uint64_t> refused_hooked(P, 0), refused_plain(P, 0);
   std::atomic<std::uint64_t> drops{0};
 
-  std::thread loop_thread([&c, P, l = loop.get()] {
+  // sync::threads, the loop thread then the posters in index order: the same perturbation keys
+  // in a replay (harness.hpp, RULES FOR TESTS).
+  sync::thread loop_thread = c.h.thread([&c, P, l = loop.get()] {
     c.pr.loop_tid.store(this_tid(), std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
     InboxProbe::Install probe(c.pr.probes[P]);
     l->run_forever();
     c.h.account_thread();
   });
 
-  std::vector<std::thread> posters;
+  std::vector<sync::thread> posters;
   for (unsigned p = 0; p < P; ++p) {
-    posters.emplace_back([&, p, my_ref = ref] {  // its own LoopRef: it may outlive the loop
+    posters.push_back(c.h.thread([&, p, my_ref = ref] {  // its own LoopRef: it may outlive the loop
       c.pr.tid[p].v.store(this_tid(), std::memory_order_relaxed);  // test bookkeeping, read by the watchdog
       InboxProbe::Install probe(c.pr.probes[p]);
       auto& step = c.pr.step[p].v;
@@ -264,14 +284,15 @@ bool run_once(Context& c, Phase phase, unsigned P, std::uint64_t per_poster, std
         }
       }
       c.h.account_thread();
-    });
+    }));
   }
 
   LoopStats s{};
   bool have_stats = false;
   if (phase == Phase::Close) {
-    // Close while the posters are still posting: stop, join the loop thread, close.
-    std::this_thread::sleep_for(std::chrono::microseconds(rng.below(3000)));
+    // Close while the posters are still posting: stop, join the loop thread, close. The wait
+    // ends: every post is answered (accepted) until the close, and close_after < P * per_poster.
+    while (c.pr.answered.load(std::memory_order_relaxed) - answered_base < close_after) std::this_thread::yield();  // test bookkeeping
     main_at(c.pr, kStopping);
     loop->stop();
     loop_thread.join();
@@ -435,7 +456,7 @@ int main(int argc, char** argv) {
       left -= 1.0;
       const std::uint64_t per = ph == Phase::Burst ? h.count(200, 20000) : h.count(2000, 1000000);
       const std::uint64_t max_runs = h.count(1000000, 20);
-      for (std::uint64_t r = 0; r < max_runs && Clock::now() < deadline; ++r) {
+      for (std::uint64_t r = 0; r < max_runs && h.another_run(deadline, r); ++r) {
         if (!run_once(c, ph, P, per, derive_seed(h.seed(), {static_cast<std::uint64_t>(ph), P, ++round}))) {
           ok = false;
           break;

@@ -12,9 +12,12 @@
 //            workers park between jobs and every job must wake one: the lost-wakeup pattern
 //            of shared/VERIFY.md. A job not run within the watchdog period is a HANG.
 //   shutdown Submitters submit until refused while the main thread calls shutdown(wait,
-//            cancel_futures) at a random moment, and a canceller thread cancels accepted
-//            futures at random (some carry a done-callback). Every submit was refused
-//            (ExecutorShutdownError) or its future completed (its value, or CancelledError).
+//            cancel_futures) at a seeded moment — once the run's submits reach a number drawn
+//            from its seed, below 256 (0 in 1/8 of the runs); it was a 0–3 ms sleep, which
+//            let about as many through (~157 accepted per run under GCC-TSan) — and a
+//            canceller thread cancels accepted futures at random (some carry a
+//            done-callback). Every submit was refused (ExecutorShutdownError) or its future
+//            completed (its value, or CancelledError).
 // LIFETIME (issue 10): in every phase the owner destroys the pool as soon as it has seen all
 // work done (shutdown(true) returned and the ledger was read); in the shutdown phase the
 // canceller keeps cancelling (and running done-callbacks, on its own thread) while the pool
@@ -22,6 +25,18 @@
 // (TSan/ASan), and a cancellation counted late leaves the ledger short (LEDGER).
 // CHECKS (all phases): exactly once per job; cancelled means never run; the ledger balances
 // (submitted = run + cancelled + refused) and matches the test's own counts.
+//
+// REPLAY: submitters, then the canceller, are sync::threads started in a fixed order after
+// perturb(run seed); the pool's workers are started through Options::start_thread as
+// Harness::ordinal_thread, keyed by their creation order in the run (the pool creates them
+// under its spawn lock, so the order is well defined); the run loop asks
+// Harness::another_run. So the REPLAY line of a failure or a HANG replays the same runs, and
+// every thread's perturbation decisions are a function of the seed and its key. What a replay
+// cannot reproduce: the OS's scheduling, and with it the pool's own timing-driven choices —
+// which submit finds no idle worker and starts one (so when the k-th worker starts, and what
+// it then does), when an idle worker retires (keep-alive 1–20 ms, a clock) and a new one is
+// started later, how long a worker spins (20 µs) before it parks; the trickle's 0–300 µs
+// pauses; how many submits land while shutdown() runs.
 //
 // MUTANT (stress/CMakeLists.txt): HANDOFF_MUTANT_JOB_NO_CLAIM (check-then-set instead of the
 // QUEUED→RUNNING CAS) must be reported as "RAN AFTER CANCEL" or as an unbalanced ledger.
@@ -106,11 +121,18 @@ struct TreeJob {
   }
 };
 
-ThreadPoolExecutor::Options pool_options(Rng& rng) {
+// `workers_started` numbers the run's workers in creation order (the pool calls start_thread
+// under its spawn lock): each gets the perturbation key of its ordinal (REPLAY above). It must
+// outlive the pool.
+ThreadPoolExecutor::Options pool_options(Rng& rng, std::atomic<std::uint64_t>& workers_started) {
   ThreadPoolExecutor::Options o;
   o.max_workers = 1 + static_cast<int>(rng.below(4));
   o.keep_alive = std::chrono::milliseconds(1 + rng.below(20));
   o.spin = std::chrono::microseconds(rng.chance(500) ? 0 : 20);
+  o.start_thread = [&workers_started](std::function<void()> body) {
+    // relaxed: the calls are serialized by the pool's spawn lock; this only numbers them.
+    return Harness::ordinal_thread(workers_started.fetch_add(1, std::memory_order_relaxed), std::move(body));  // test bookkeeping
+  };
   return o;
 }
 
@@ -136,7 +158,8 @@ bool check_ledger(Context& c, const RunSetup& r, const ExecutorStats& s, std::ui
 bool run_tree(Context& c, const RunSetup& r, std::uint64_t roots_per_submitter) {
   c.h.perturb(r.seed);
   Rng rng(r.seed);
-  auto owned = std::make_unique<ThreadPoolExecutor>(pool_options(rng));
+  std::atomic<std::uint64_t> workers_started{0};
+  auto owned = std::make_unique<ThreadPoolExecutor>(pool_options(rng, workers_started));
   ThreadPoolExecutor& pool = *owned;
   c.h.note_threads(r.S + static_cast<unsigned>(pool.max_workers()));
   const std::uint64_t submitted_before = c.pr.submitted.load(std::memory_order_relaxed);  // no submitter runs yet
@@ -149,9 +172,9 @@ bool run_tree(Context& c, const RunSetup& r, std::uint64_t roots_per_submitter) 
     bool cancel_won = false;
   };
   std::vector<std::vector<Root>> roots(r.S);
-  std::vector<std::thread> submitters;
+  std::vector<sync::thread> submitters;  // in index order: replayable keys
   for (unsigned s = 0; s < r.S; ++s) {
-    submitters.emplace_back([&, s] {
+    submitters.push_back(c.h.thread([&, s] {
       Rng my(derive_seed(r.seed, {s, 1}));
       for (std::uint64_t k = 0; k < roots_per_submitter; ++k) {
         const std::uint64_t id = c.pr.next_id.fetch_add(1, std::memory_order_relaxed);  // id allocation only
@@ -162,7 +185,7 @@ bool run_tree(Context& c, const RunSetup& r, std::uint64_t roots_per_submitter) 
         roots[s].push_back(std::move(root));
       }
       c.h.account_thread();
-    });
+    }));
   }
   for (auto& t : submitters) t.join();
   std::uint64_t cancel_wins = 0;
@@ -225,15 +248,16 @@ bool run_tree(Context& c, const RunSetup& r, std::uint64_t roots_per_submitter) 
 bool run_trickle(Context& c, const RunSetup& r, std::uint64_t jobs_per_submitter) {
   c.h.perturb(r.seed);
   Rng rng(r.seed);
-  ThreadPoolExecutor::Options o = pool_options(rng);
+  std::atomic<std::uint64_t> workers_started{0};
+  ThreadPoolExecutor::Options o = pool_options(rng, workers_started);
   o.spin = std::chrono::nanoseconds(0);  // park at once: every job must wake a sleeper
   auto owned = std::make_unique<ThreadPoolExecutor>(o);
   ThreadPoolExecutor& pool = *owned;
   c.h.note_threads(r.S + static_cast<unsigned>(pool.max_workers()));
   std::atomic<std::uint64_t> ran{0};
-  std::vector<std::thread> submitters;
+  std::vector<sync::thread> submitters;  // in index order: replayable keys
   for (unsigned s = 0; s < r.S; ++s) {
-    submitters.emplace_back([&, s] {
+    submitters.push_back(c.h.thread([&, s] {
       Rng my(derive_seed(r.seed, {s, 2}));
       for (std::uint64_t k = 0; k < jobs_per_submitter; ++k) {
         auto f = pool.submit([&] {
@@ -245,7 +269,7 @@ bool run_trickle(Context& c, const RunSetup& r, std::uint64_t jobs_per_submitter
         if (my.chance(300)) std::this_thread::sleep_for(std::chrono::microseconds(my.below(300)));
       }
       c.h.account_thread();
-    });
+    }));
   }
   for (auto& t : submitters) t.join();
   pool.shutdown(true);
@@ -276,10 +300,14 @@ struct CancelTargets {
 bool run_shutdown(Context& c, const RunSetup& r) {
   c.h.perturb(r.seed);
   Rng rng(r.seed);
-  auto pool = std::make_unique<ThreadPoolExecutor>(pool_options(rng));
+  std::atomic<std::uint64_t> workers_started{0};
+  auto pool = std::make_unique<ThreadPoolExecutor>(pool_options(rng, workers_started));
   c.h.note_threads(r.S + 1 + static_cast<unsigned>(pool->max_workers()));
   const bool cancel_futures = rng.chance(500);
-  const auto delay = std::chrono::microseconds(rng.below(3000));
+  // The shutdown moment: this many of the run's submits returned (a count, not a time, so a
+  // replay shuts down at the same point of the submitters' streams). 0: at once.
+  const std::uint64_t shutdown_after = rng.chance(125) ? 0 : rng.below(256);
+  const std::uint64_t submitted_base = c.pr.submitted.load(std::memory_order_relaxed);  // no submitter runs yet
   std::atomic<std::uint64_t> ran{0};
   struct Seen {
     std::vector<ThreadFuture<int>> accepted;
@@ -287,9 +315,9 @@ bool run_shutdown(Context& c, const RunSetup& r) {
   };
   std::vector<Seen> seen(r.S);
   CancelTargets targets;
-  std::vector<std::thread> submitters;
+  std::vector<sync::thread> submitters;  // in index order, then the canceller: replayable keys
   for (unsigned s = 0; s < r.S; ++s) {
-    submitters.emplace_back([&, s] {
+    submitters.push_back(c.h.thread([&, s] {
       Rng my(derive_seed(r.seed, {s, 3}));
       for (int k = 0;; ++k) {
         try {
@@ -317,9 +345,9 @@ bool run_shutdown(Context& c, const RunSetup& r) {
         if ((k & 63) == 63) std::this_thread::yield();
       }
       c.h.account_thread();
-    });
+    }));
   }
-  std::thread canceller([&] {
+  sync::thread canceller = c.h.thread([&] {
     Rng my(derive_seed(r.seed, {99, 3}));
     while (!targets.stop.load(std::memory_order_acquire)) {  // pairs with the owner's release
       std::optional<ThreadFuture<int>> f;
@@ -331,7 +359,8 @@ bool run_shutdown(Context& c, const RunSetup& r) {
       std::this_thread::yield();
     }
   });
-  std::this_thread::sleep_for(delay);
+  // The submitters submit until refused, so the count is reached (a hang: the watchdog's).
+  while (c.pr.submitted.load(std::memory_order_relaxed) - submitted_base < shutdown_after) std::this_thread::yield();  // test bookkeeping
   pool->shutdown(true, cancel_futures);
   for (auto& t : submitters) t.join();
   const ExecutorStats stats = pool->stats();  // final: no job is queued any more, no cancel can win
@@ -413,7 +442,7 @@ int main(int argc, char** argv) {
       const auto deadline = h.slice_deadline(1.0, left);
       left -= 1.0;
       const std::uint64_t max_runs = h.count(1000000, 200);
-      for (std::uint64_t k = 0; k < max_runs && Clock::now() < deadline; ++k) {
+      for (std::uint64_t k = 0; k < max_runs && h.another_run(deadline, k); ++k) {
         const RunSetup r{ph, S, derive_seed(h.seed(), {static_cast<std::uint64_t>(ph), S, ++round})};
         bool run_ok = false;
         switch (ph) {

@@ -30,7 +30,9 @@
 // RULES FOR TESTS (so the harness never hides the races it is meant to expose, and a failing
 // seed replays)
 //   * Start every thread that runs facade operations as a sync::thread (harness.thread()), in
-//     a fixed order, after perturb(run_seed) on the same thread.
+//     a fixed order, after perturb(run_seed) on the same thread. Threads a library starts from
+//     whichever thread needs one (a pool's workers): through the library's seam as
+//     ordinal_thread(), numbered in creation order.
 //   * Loop over a slice's runs with another_run(deadline, runs_done), not with the clock, and
 //     keep each run's own work a function of its seed (no clock-dependent cut inside a run).
 //   * State the watchdog reads must be atomics written relaxed or release and read relaxed:
@@ -453,6 +455,28 @@ class Harness {
   template <class F>
   sync::thread thread(F&& f) {
     return sync::thread(std::forward<F>(f));
+  }
+
+  // A thread whose perturbation key is fixed by `ordinal` alone, whichever thread starts it:
+  // for threads a library starts from whichever thread happens to need one (a pool's workers,
+  // through ThreadPoolExecutor::Options::start_thread), which the test numbers in the order
+  // they are created. A sync::thread would take its key from the starting thread, so the
+  // same worker would get another key in a replay where another submitter started it. The
+  // k-th thread created gets the same key, so the same decision stream, in a replay; when
+  // the k-th is created, and so what it does, is still up to the scheduling.
+  template <class F>
+  static std::thread ordinal_thread(std::uint64_t ordinal, F&& f) {
+#if defined(HANDOFF_SYNC_PERTURB) && HANDOFF_SYNC_PERTURB
+    // Top bit clear: never a first-touch key (sync_perturb.hpp, kFirstTouchKeys).
+    const std::uint64_t key = derive_seed(0x6f7264696e616cull, {ordinal}) & ~(1ull << 63);
+    return std::thread([key, fn = std::forward<F>(f)]() mutable {
+      sync::perturb::adopt(key);  // before anything else runs on it, as sync::thread does
+      fn();
+    });
+#else
+    (void)ordinal;
+    return std::thread(std::forward<F>(f));
+#endif
   }
 
   // ---- perturbation ----

@@ -27,6 +27,16 @@
 //
 // Diagnostics name the item: "LOST: producer 3 seq 1207 was Pushed but never popped". The
 // mutant check in stress/CMakeLists.txt matches that line.
+//
+// REPLAY: the consumer is the main thread (it calls perturb(run seed): key 0); producers, then
+// closer threads, are sync::threads started in a fixed order; each phase's run loop asks
+// Harness::another_run, and no run is cut by the clock (a seq run pushes its full count, a
+// burst run all its rounds; the close moments are counts of pushes or pops). So the REPLAY
+// line of a failure or of the watchdog's HANG replays the same runs with the same
+// perturbation decision streams. What a replay cannot reproduce: the OS's scheduling, and
+// what follows from it — how often the consumer is answered Empty or Retry (each try_pop is
+// steps of its decision stream, so the consumer's later decisions shift), how far ahead of
+// the consumer the close phase's producers get, which items are in flight at the close.
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
@@ -441,28 +451,25 @@ struct SeqTotals {
 };
 
 template <class Q>
-void seq_run(Ctx& c, unsigned P, std::uint64_t per_producer, std::uint64_t run_seed, hs::Clock::time_point deadline,
-             SeqTotals<Q>& tot) {
+void seq_run(Ctx& c, unsigned P, std::uint64_t per_producer, std::uint64_t run_seed, SeqTotals<Q>& tot) {
   Watch& w = c.w;
   w.reset_run(P);
   c.h.perturb(run_seed);
   auto q = std::make_unique<Q>();
   std::vector<ProducerLog> logs(P);
-  std::atomic<bool> stop{false};   // consumer -> producers: time is up (relaxed: a hint)
   std::atomic<unsigned> done{0};   // producers -> consumer: finished (relaxed: a hint; join orders)
   Ledger ledger(P);
   Answers ans;
 
   w.state(MainState::Starting);
-  std::vector<std::thread> threads;
+  std::vector<handoff::sync::thread> threads;  // started in index order: replayable keys
   threads.reserve(P);
   for (unsigned p = 0; p < P; ++p) {
     logs[p].outcome.reserve(per_producer);
-    threads.emplace_back([&, p] {
+    threads.push_back(c.h.thread([&, p] {
       std::atomic<std::uint64_t>& word = w.word[p].v;
       ProducerLog& log = logs[p];
       for (std::uint64_t s = 0; s < per_producer; ++s) {
-        if ((s & 63) == 0 && stop.load(std::memory_order_relaxed)) break;  // a hint; no data hangs on it
         word.store(2 * s + 1, std::memory_order_release);  // progress word; release keeps it before the push
         const PushResult r = q->push(Item(p, static_cast<std::uint64_t>(s)));
         word.store(2 * s + 2, std::memory_order_release);  // progress word; release keeps the push before it
@@ -471,13 +478,13 @@ void seq_run(Ctx& c, unsigned P, std::uint64_t per_producer, std::uint64_t run_s
       }
       c.h.account_thread();
       done.fetch_add(1, std::memory_order_relaxed);  // a hint; the join orders the logs
-    });
+    }));
   }
   c.h.note_threads(P + 1);
 
   w.state(MainState::Consuming);
   Item it;
-  for (std::uint64_t iter = 0;; ++iter) {
+  for (;;) {
     const PopStatus st = q->try_pop(it);
     note_answer(w, ans, st, st == PopStatus::Item ? &it : nullptr);
     if (st == PopStatus::Item) {
@@ -489,7 +496,6 @@ void seq_run(Ctx& c, unsigned P, std::uint64_t per_producer, std::uint64_t run_s
       break;
     }
     if (st == PopStatus::Empty && done.load(std::memory_order_relaxed) == P) break;  // hint; re-checked after join
-    if ((iter & 255) == 0 && hs::Clock::now() >= deadline) stop.store(true, std::memory_order_relaxed);  // a hint
     std::this_thread::yield();  // Retry: the producer in its window needs the CPU (2 cores)
   }
   w.state(MainState::Joining);
@@ -533,7 +539,9 @@ void seq_run(Ctx& c, unsigned P, std::uint64_t per_producer, std::uint64_t run_s
 template <class Q>
 void seq_phase(Ctx& c, unsigned P, hs::Clock::time_point deadline) {
   const std::uint64_t target = c.h.count(1u << 20, 20'000'000);  // items per P (class 7: 10^8 in a soak)
-  const std::uint64_t per_run = c.h.count(1u << 16, 1u << 20);
+  // Items per run: a run is never cut by the clock (replay), so in ctest mode it is short
+  // enough (~0.1 s under GCC-TSan) for the slices to keep their time bound.
+  const std::uint64_t per_run = c.h.count(1u << 14, 1u << 20);
   SeqTotals<Q> tot;
   const auto t0 = hs::Clock::now();
   c.w.phase.store("seq", std::memory_order_relaxed);  // display only
@@ -542,13 +550,13 @@ void seq_phase(Ctx& c, unsigned P, hs::Clock::time_point deadline) {
       tot.by_count = true;
       break;
     }
-    if (hs::Clock::now() >= deadline) break;
+    if (!c.h.another_run(deadline, tot.runs)) break;
     const std::uint64_t n = std::min(per_run, target - tot.items);
     const std::uint64_t run_seed = hs::derive_seed(c.h.seed(), {1, P, tot.runs});
     c.w.run.store(tot.runs, std::memory_order_relaxed);       // display only
     c.w.run_seed.store(run_seed, std::memory_order_relaxed);  // display only
     c.w.beat.fetch_add(1, std::memory_order_relaxed);         // progress
-    seq_run<Q>(c, P, std::max<std::uint64_t>(1, n / P), run_seed, deadline, tot);
+    seq_run<Q>(c, P, std::max<std::uint64_t>(1, n / P), run_seed, tot);
   }
   const double secs = std::chrono::duration<double>(hs::Clock::now() - t0).count();
   std::printf("[seq   P=%-2u] runs=%" PRIu64 " items=%s (%s) %s; %s ops/s; %.2fs\n", P, tot.runs,
@@ -610,10 +618,11 @@ void close_run(Ctx& c, unsigned P, std::uint64_t run_seed, CloseTotals& tot) {
   };
 
   w.state(MainState::Starting);
-  std::vector<std::thread> threads;
+  // Producers by index, then the closer threads: the same perturbation keys in a replay.
+  std::vector<handoff::sync::thread> threads;
   threads.reserve(P + 2);
   for (unsigned p = 0; p < P; ++p) {
-    threads.emplace_back([&, p] {
+    threads.push_back(c.h.thread([&, p] {
       std::atomic<std::uint64_t>& word = w.word[p].v;
       ProducerLog& log = logs[p];
       log.outcome.reserve(256);
@@ -650,7 +659,7 @@ void close_run(Ctx& c, unsigned P, std::uint64_t run_seed, CloseTotals& tot) {
       // Its last push has returned: from here on the owner may destroy the queue (LIFETIME).
       finished[p].v.store(true, std::memory_order_release);  // pairs with the owner's acquire wait
       c.h.account_thread();
-    });
+    }));
   }
   auto closer_thread = [&] {
     // Wait for `target` completed pushes (relaxed reads of the progress words: no sync).
@@ -666,11 +675,11 @@ void close_run(Ctx& c, unsigned P, std::uint64_t run_seed, CloseTotals& tot) {
   };
   unsigned closer_threads = 0;
   if (closer == Closer::Thread || closer == Closer::TwoThreads) {
-    threads.emplace_back(closer_thread);
+    threads.push_back(c.h.thread(closer_thread));
     ++closer_threads;
   }
   if (closer == Closer::TwoThreads) {
-    threads.emplace_back(closer_thread);
+    threads.push_back(c.h.thread(closer_thread));
     ++closer_threads;
   }
   c.h.note_threads(static_cast<unsigned>(threads.size()) + 1);
@@ -766,7 +775,7 @@ void close_phase(Ctx& c, unsigned P, hs::Clock::time_point deadline) {
       tot.by_count = true;
       break;
     }
-    if (hs::Clock::now() >= deadline) break;
+    if (!c.h.another_run(deadline, tot.runs)) break;
     const std::uint64_t run_seed = hs::derive_seed(c.h.seed(), {2, P, tot.runs});
     c.w.run.store(tot.runs, std::memory_order_relaxed);       // display only
     c.w.run_seed.store(run_seed, std::memory_order_relaxed);  // display only
@@ -805,8 +814,7 @@ struct BurstTotals {
 };
 
 template <class Q>
-void burst_run(Ctx& c, unsigned P, std::uint64_t rounds, std::uint64_t run_seed, hs::Clock::time_point deadline,
-               BurstTotals& tot) {
+void burst_run(Ctx& c, unsigned P, std::uint64_t rounds, std::uint64_t run_seed, BurstTotals& tot) {
   Watch& w = c.w;
   w.reset_run(P);
   c.h.perturb(run_seed);
@@ -820,10 +828,10 @@ void burst_run(Ctx& c, unsigned P, std::uint64_t rounds, std::uint64_t run_seed,
   std::atomic<std::uint64_t> go{0};
 
   w.state(MainState::Starting);
-  std::vector<std::thread> threads;
+  std::vector<handoff::sync::thread> threads;  // started in index order: replayable keys
   threads.reserve(P);
   for (unsigned p = 0; p < P; ++p) {
-    threads.emplace_back([&, p] {
+    threads.push_back(c.h.thread([&, p] {
       std::atomic<std::uint64_t>& word = w.word[p].v;
       ProducerLog& log = logs[p];
       std::uint64_t s = 0;
@@ -849,7 +857,7 @@ void burst_run(Ctx& c, unsigned P, std::uint64_t rounds, std::uint64_t run_seed,
         }
       }
       c.h.account_thread();
-    });
+    }));
   }
   c.h.note_threads(P + 1);
 
@@ -859,7 +867,6 @@ void burst_run(Ctx& c, unsigned P, std::uint64_t rounds, std::uint64_t run_seed,
   std::uint64_t r = 0;
   Item it;
   for (; r < rounds && !c.failed(); ++r) {
-    if ((r & 15) == 0 && hs::Clock::now() >= deadline) break;
     std::uint64_t expected = 0;
     for (unsigned p = 0; p < P; ++p) expected += burst_size(run_seed, r, p);
     go.store(r + 1, std::memory_order_release);  // pairs with the producers' acquire: round r may start
@@ -941,7 +948,9 @@ void burst_run(Ctx& c, unsigned P, std::uint64_t rounds, std::uint64_t run_seed,
 template <class Q>
 void burst_phase(Ctx& c, unsigned P, hs::Clock::time_point deadline) {
   const std::uint64_t target = c.h.count(10'000, 100'000);  // rounds per P (class 5: 10^4)
-  const std::uint64_t per_run = 10'000;
+  // Rounds per run: never cut by the clock (replay), so short in ctest mode (~0.1 s with 16
+  // producers under GCC-TSan).
+  const std::uint64_t per_run = c.h.count(1000, 10'000);
   BurstTotals tot;
   const auto t0 = hs::Clock::now();
   c.w.phase.store("burst", std::memory_order_relaxed);  // display only
@@ -950,11 +959,11 @@ void burst_phase(Ctx& c, unsigned P, hs::Clock::time_point deadline) {
       tot.by_count = true;
       break;
     }
-    if (hs::Clock::now() >= deadline) break;
+    if (!c.h.another_run(deadline, tot.runs)) break;
     const std::uint64_t run_seed = hs::derive_seed(c.h.seed(), {3, P, tot.runs});
     c.w.run.store(tot.runs, std::memory_order_relaxed);       // display only
     c.w.run_seed.store(run_seed, std::memory_order_relaxed);  // display only
-    burst_run<Q>(c, P, std::min(per_run, target - tot.rounds), run_seed, deadline, tot);
+    burst_run<Q>(c, P, std::min(per_run, target - tot.rounds), run_seed, tot);
   }
   const double secs = std::chrono::duration<double>(hs::Clock::now() - t0).count();
   std::printf("[burst P=%-2u] rounds=%" PRIu64 " (%s) items=%s answers checked: empty=%s retry=%s%s; %s; %.2fs\n", P,
@@ -995,7 +1004,7 @@ int run_all(hs::Harness& h, Watch& w, const char* queue_name, const std::vector<
   }
   w.state(MainState::Idle);
   if (c.failed()) {
-    std::printf("FAILURE in %s (replay: --seed %" PRIu64 "):\n", c.failure_where.c_str(), h.seed());
+    std::printf("FAILURE in %s (the REPLAY line below replays it):\n", c.failure_where.c_str());
     c.findings.print();
     return h.finish(false, fmt("queue=%s %s", queue_name, c.findings.summary().c_str()));
   }

@@ -9,3 +9,4 @@
 # under ASan in 5/5 runs (< 1.1 s); without the perturbation 1/3.
 handoff_add_unit_test(work_stealing_deque_test)
 target_compile_definitions(work_stealing_deque_test PRIVATE HANDOFF_SYNC_PERTURB=1)
+handoff_soak_properties(unit.work_stealing_deque_test)  # make soak: 500 perturbed deques instead of 20
