@@ -212,28 +212,37 @@ struct LoopCore {
     wake_if_sleeping();
   }
 
-  // A node reserved for one later post (RESERVED POSTS in ReservedPost's comment): from the
-  // inbox of this loop's kind. Any thread; may throw std::bad_alloc.
-  struct PostReservation {
-    MpscQueue<Callback>::Reservation lock_free;
-    MutexQueue<Callback>::Reservation mutex;
-    explicit operator bool() const noexcept { return static_cast<bool>(lock_free) || static_cast<bool>(mutex); }
-  };
-  PostReservation reserve() {
-    PostReservation r;
-    if (kind == InboxKind::LockFree) r.lock_free = inbox.reserve(); else r.mutex = mutex_inbox.reserve();
-    return r;
+  // A node reserved for one later post (RESERVED POSTS in ReservedPost's comment), from the
+  // inbox of this loop's kind, held as one pointer (the kind is the core's): a ReservedPost is
+  // then 24 bytes, and a ThreadFuture's done callback holding it, the task and a suspension
+  // number (48) is stored inline in its Callback. Any thread; may throw std::bad_alloc.
+  using LockFreeReservation = MpscQueue<Callback>::Reservation;
+  using MutexReservation = MutexQueue<Callback>::Reservation;
+  void* reserve() {
+    if (kind == InboxKind::LockFree) return inbox.reserve().release();
+    return mutex_inbox.reserve().release();
+  }
+  // Any thread. Gives back a node reserve() returned, unused.
+  void unreserve(void* node) noexcept {
+    if (kind == InboxKind::LockFree) {
+      LockFreeReservation(static_cast<LockFreeReservation::node_type*>(node)).reset();
+    } else {
+      MutexReservation(static_cast<MutexReservation::node_type*>(node)).reset();
+    }
   }
 
-  // Any thread. post() through a (non-empty) reservation: never allocates, never throws.
-  // Pushed, or Closed (the callback is dropped: its drop hook runs). The ledger as post():
-  // counted posted first (add_nothrow: a thread's first count may not register its slot),
-  // then run or dropped by the loop, or refused here; the wake as post().
-  PushResult post_reserved(PostReservation& r, Callback&& cb) noexcept {
+  // Any thread. post() into a node reserve() returned: never allocates, never throws.
+  // Pushed, or Closed (the callback is dropped: its drop hook runs); the node is used up
+  // either way. The ledger as post(): counted posted first (add_nothrow: a thread's first
+  // count may not register its slot), then run or dropped by the loop, or refused here; the
+  // wake as post().
+  PushResult post_reserved(void* node, Callback&& cb) noexcept {
     static_assert(std::is_nothrow_move_constructible_v<Callback>, "the reserved push must not throw");
     posted.add_nothrow();
-    const PushResult res = kind == InboxKind::LockFree ? inbox.push(std::move(r.lock_free), std::move(cb))
-                                                       : mutex_inbox.push(std::move(r.mutex), std::move(cb));
+    const PushResult res =
+        kind == InboxKind::LockFree
+            ? inbox.push(LockFreeReservation(static_cast<LockFreeReservation::node_type*>(node)), std::move(cb))
+            : mutex_inbox.push(MutexReservation(static_cast<MutexReservation::node_type*>(node)), std::move(cb));
     if (res != PushResult::Pushed) {
       refused.fetch_add(1, std::memory_order_relaxed);  // a statistic; rare (closed loop only)
       cb.drop();  // left untouched by the refused push: its drop hook says it never runs
@@ -312,29 +321,40 @@ class LoopRef;
 class ReservedPost {
  public:
   ReservedPost() = default;  // empty: holds no reservation
-  ReservedPost(ReservedPost&&) noexcept = default;
-  ReservedPost& operator=(ReservedPost&&) noexcept = default;
+  ReservedPost(ReservedPost&& o) noexcept : core_(std::move(o.core_)), node_(std::exchange(o.node_, nullptr)) {}
+  ReservedPost& operator=(ReservedPost&& o) noexcept {
+    if (this != &o) {
+      reset();
+      core_ = std::move(o.core_);
+      node_ = std::exchange(o.node_, nullptr);
+    }
+    return *this;
+  }
+  ~ReservedPost() { reset(); }
 
   // Any thread, once. Never allocates; throws only InvalidStateError on an empty ReservedPost
   // (default-constructed, moved from or already posted), before anything changes.
   PushResult post(Callback cb) {
-    if (!reservation_) {
+    if (node_ == nullptr) {
       throw InvalidStateError(
           "ReservedPost::post() on an empty reservation (default-constructed, moved from or already "
           "posted): get one from LoopRef::reserve_post() for each post");
     }
-    return core_->post_reserved(reservation_, std::move(cb));
+    return core_->post_reserved(std::exchange(node_, nullptr), std::move(cb));
   }
-  explicit operator bool() const noexcept { return static_cast<bool>(reservation_); }
+  explicit operator bool() const noexcept { return node_ != nullptr; }
   // The loop it posts to.
   inline LoopRef loop() const;
+  // Give the reserved node back now, unused; empty afterwards.
+  void reset() noexcept {
+    if (node_ != nullptr) core_->unreserve(std::exchange(node_, nullptr));
+  }
 
  private:
   friend class LoopRef;
-  ReservedPost(std::shared_ptr<detail::LoopCore> core, detail::LoopCore::PostReservation r) noexcept
-      : core_(std::move(core)), reservation_(std::move(r)) {}
+  ReservedPost(std::shared_ptr<detail::LoopCore> core, void* node) noexcept : core_(std::move(core)), node_(node) {}
   std::shared_ptr<detail::LoopCore> core_;
-  detail::LoopCore::PostReservation reservation_;
+  void* node_ = nullptr;  // from core_->reserve(): its inbox kind's node
 };
 
 // A thread-safe reference to a loop: post to it and stop it from any thread, for as long as

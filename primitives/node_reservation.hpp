@@ -18,7 +18,10 @@ namespace handoff {
 template <class Node, class GiveBack>
 class NodeReservation {
  public:
+  using node_type = Node;
+
   NodeReservation() noexcept = default;  // empty: holds nothing
+  // Adopts a node that release() let go of (a type-erased holder: loop/event_loop.hpp).
   explicit NodeReservation(Node* n) noexcept : node_(n) {}
   NodeReservation(NodeReservation&& o) noexcept : node_(std::exchange(o.node_, nullptr)) {}
   NodeReservation& operator=(NodeReservation&& o) noexcept {
@@ -37,6 +40,9 @@ class NodeReservation {
   void reset() noexcept {
     if (node_ != nullptr) GiveBack::release(std::exchange(node_, nullptr));
   }
+  // Lets go of the node without giving it back: the caller holds it (and must adopt it into
+  // a NodeReservation again to push it or give it back).
+  Node* release() noexcept { return std::exchange(node_, nullptr); }
   // For the queue's push: the node, which is the caller's now; the reservation is empty
   // afterwards. An empty reservation is the user's mistake: std::invalid_argument naming
   // `queue`'s push, before anything changes.
