@@ -57,15 +57,20 @@ static_assert(Callback::stores_inline<PostResumption>, "registering the wake-up 
 // forever. The node is reserved here first (ReservedPost), on the loop thread. Strong: if the
 // reservation or the callback's registration throws (std::bad_alloc), the task is not
 // suspended (undo_suspend) and nothing is registered; the co_await throws it.
-// Mutant HANDOFF_MUTANT_THREAD_FUTURE_NO_RESERVE posts with call_soon_threadsafe instead
-// (caught by tests/fault_injection_test.cpp's sweep "ThreadFuture completed on a thread").
+// Mutants (tests/fault_injection_tests.cmake): HANDOFF_MUTANT_THREAD_FUTURE_NO_RESERVE posts
+// with call_soon_threadsafe instead (caught by the sweep "ThreadFuture completed on a
+// thread"); HANDOFF_MUTANT_THREAD_FUTURE_NO_UNDO_SUSPEND leaves the failed suspension in
+// place (the sweep "co_await ThreadFuture (allocation on the loop thread)": a later cancel()
+// reaches the destroyed awaiter).
 inline std::uint64_t suspend_until_done(ThreadFutureBase& f, TaskBase& task, Waiter* w, std::coroutine_handle<> h) {
   ReservedPost post = task.loop()->threadsafe().reserve_post();  // may throw: nothing changed yet
   const std::uint64_t n = task.suspend(w, h);
   try {
     f.add_done_callback(detail::PostResumption{std::move(post), task.shared(), n});
   } catch (...) {
+#if !defined(HANDOFF_MUTANT_THREAD_FUTURE_NO_UNDO_SUSPEND)  // MUTANT: the task stays "suspended" on a dead awaiter
     task.undo_suspend(n);  // not registered: the co_await fails, the task runs on
+#endif
     throw;
   }
   return n;

@@ -17,7 +17,9 @@
 // the deque. While that list is non-empty every push joins it (a plain push allocates its own
 // node), so FIFO holds. The spare of a push that did not need it is freed. So a push with a
 // reservation never fails for want of memory; plain pushes, the common case the benchmarks
-// measure, pay one extra branch.
+// measure, pay one extra branch. Mutant HANDOFF_MUTANT_MUTEX_QUEUE_NO_SPILL (the bad_alloc
+// escapes instead), caught by tests/fault_injection_test.cpp's sweep "MutexQueue reserved
+// pushes (allocation)".
 #pragma once
 
 #include <chrono>
@@ -217,6 +219,9 @@ class BasicMutexQueue {
           queued = true;
         } catch (const std::bad_alloc&) {
           // The deque could not grow: the value goes into the spare instead.
+#if defined(HANDOFF_MUTANT_MUTEX_QUEUE_NO_SPILL)
+          throw;  // MUTANT: a reserved push fails for want of memory after all
+#endif
         }
       }
       if (!queued) overflow_locked(std::move(s), std::forward<U>(v));

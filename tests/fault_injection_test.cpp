@@ -708,7 +708,8 @@ TEST_CASE("fault sweep: a ThreadFuture completed on a plain thread resumes the a
 
 // ---- MpscQueue ------------------------------------------------------------------------------------
 
-TEST_CASE("fault sweep: MpscQueue push / take (throwing copy and move, allocation)", "[fault][mpsc_queue]") {
+TEST_CASE("fault sweep: MpscQueue push / take, MutexQueue reserved push (throwing copy and move, allocation)",
+          "[fault][mpsc_queue]") {
   sweep("MpscQueue push+pop (Fragile)", [](int n) {
     MpscQueue<Fragile> q;
     const Fragile a(1), b(2);
