@@ -33,13 +33,9 @@ if(HANDOFF_SANITIZE STREQUAL "")
   handoff_add_unit_mutant(thread_future.no_reserve fault_injection_test.cpp HANDOFF_MUTANT_THREAD_FUTURE_NO_RESERVE
     EXPECT "ThreadFuture completed on a thread -> the awaiting task [(]allocation[)] at N=[0-9]+"
     ARGS "fault sweep: a ThreadFuture completed on a plain thread resumes the awaiting task*" -a)
-endif()
-
-# Mutants of the two other new undo/fallback paths of issue 10's reservations: a ThreadFuture
-# await whose registration failed keeps the task "suspended" on its dead awaiter (a later
-# cancel() reaches it); a MutexQueue reserved push lets the deque's bad_alloc escape instead
-# of using its spare node.
-if(HANDOFF_SANITIZE STREQUAL "")
+  # The reservations' two other new paths: a ThreadFuture await whose registration failed
+  # keeps the task "suspended" on its dead awaiter (a later cancel() reaches it); a MutexQueue
+  # reserved push lets the deque's bad_alloc escape instead of using its spare node.
   handoff_add_unit_mutant(thread_future.no_undo_suspend fault_injection_test.cpp HANDOFF_MUTANT_THREAD_FUTURE_NO_UNDO_SUSPEND
     EXPECT "co_await ThreadFuture [(]allocation on the loop thread[)] at N=[0-9]+"
     ARGS "fault sweep: a ThreadFuture completed on a plain thread resumes the awaiting task*" -a)
