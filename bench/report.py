@@ -79,6 +79,7 @@ SKIP_FIELDS = {"name", "run_name", "run_type", "repetitions", "repetition_index"
 KNOWN_IMPLS = (
     "MpscQueue", "MutexQueue", "moodycamel", "moodycamel_tok",
     "WorkStealingDeque", "MutexDeque", "EventCount", "MutexEventCount",
+    "CountedMutexEventCount", "MutexEventCount_naive", "atomic_wait", "binary_semaphore",
     "EventLoop", "EventLoop_MutexInbox", "libuv", "asio",
     "ThreadPoolExecutor", "MutexThreadPool", "tbb_task_group", "asio_thread_pool", "tbb_arena_enqueue",
     "handoff", "mutex_config", "handoff_futures", "mutex_config_futures", "asyncio",

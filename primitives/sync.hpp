@@ -39,6 +39,7 @@
 
 #include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <functional>
 #include <type_traits>
 #include <linux/futex.h>
@@ -194,7 +195,41 @@ class mutex {
   void unlock() noexcept { m_.unlock(); }
 
  private:
+  friend class condition_variable;
   std::mutex m_;
+};
+
+// A condition variable on the facade's mutex (a std::condition_variable here; Relacy's model
+// under HANDOFF_SYNC_RELACY), for the mutex baselines that a model test must check too
+// (CountedMutexEventCount). The caller holds `m` around every wait, as with std::unique_lock.
+// Spurious returns happen: callers re-check their condition.
+class condition_variable {
+ public:
+  void wait(mutex& m) {
+    step();
+    std::unique_lock<std::mutex> l(m.m_, std::adopt_lock);  // borrow the caller's hold
+    cv_.wait(l);
+    l.release();  // give the hold back: the caller unlocks
+  }
+  // false: the deadline passed (a notify may still have come just before: re-check).
+  bool wait_until(mutex& m, std::chrono::steady_clock::time_point deadline) {
+    step();
+    std::unique_lock<std::mutex> l(m.m_, std::adopt_lock);  // borrow the caller's hold
+    const bool notified = cv_.wait_until(l, deadline) == std::cv_status::no_timeout;
+    l.release();  // give the hold back: the caller unlocks
+    return notified;
+  }
+  void notify_one() noexcept {
+    step();
+    cv_.notify_one();
+  }
+  void notify_all() noexcept {
+    step();
+    cv_.notify_all();
+  }
+
+ private:
+  std::condition_variable cv_;
 };
 
 }  // namespace handoff::sync

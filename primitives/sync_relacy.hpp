@@ -258,7 +258,29 @@ class mutex {
   void unlock(relacy_detail::site l = relacy_detail::site::current()) { m_.unlock(relacy_detail::info(l)); }
 
  private:
+  friend class condition_variable;
   rl::mutex m_;
+};
+
+// The facade's condition variable: Relacy's std::condition_variable model (spurious wakeups
+// allowed, as the real one). No clock: a timed wait may time out at any scheduling point,
+// which is the race that matters (a notify racing the timeout).
+class condition_variable {
+ public:
+  void wait(mutex& m, relacy_detail::site l = relacy_detail::site::current()) {
+    cv_.wait(m.m_, relacy_detail::info(l));
+  }
+  // wait_for, not Relacy's wait_until: the latter returns its wakeup-reason enum as a bool.
+  // A spurious return reads as a timeout, which a timed wait may do at any point here anyway.
+  template <class TimePoint>
+  bool wait_until(mutex& m, const TimePoint&, relacy_detail::site l = relacy_detail::site::current()) {
+    return cv_.wait_for(m.m_, 0, relacy_detail::info(l));
+  }
+  void notify_one(relacy_detail::site l = relacy_detail::site::current()) { cv_.notify_one(relacy_detail::info(l)); }
+  void notify_all(relacy_detail::site l = relacy_detail::site::current()) { cv_.notify_all(relacy_detail::info(l)); }
+
+ private:
+  rl::condition_variable cv_;
 };
 
 }  // namespace handoff::sync

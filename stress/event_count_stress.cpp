@@ -33,6 +33,9 @@
 // replays the same runs with the same perturbation decisions.
 //
 // --impl mutex runs the same test on MutexEventCount: the cross-check that the test is right.
+// --impl counted runs it on CountedMutexEventCount (the mutex baseline whose notify() reads an
+// atomic waiter count before locking: its own Dekker pair, so its own lost-wakeup trap; the
+// mutant HANDOFF_MUTANT_CMEC_LATE_COUNT, counting the waiter only after its re-check, must HANG).
 // MUTANT (stress/CMakeLists.txt): HANDOFF_MUTANT_EC_NO_RECHECK, read by worker() below: the
 // worker looks at the queue only before prepare_wait(); the latency watchdog must report HANG
 // with the stranded job.
@@ -46,6 +49,7 @@
 #include <thread>
 #include <vector>
 
+#include <handoff/primitives/counted_mutex_event_count.hpp>
 #include <handoff/primitives/event_count.hpp>
 #include <handoff/primitives/mutex_event_count.hpp>
 
@@ -62,7 +66,7 @@ const char* name_of(Phase p) { return p == Phase::Trickle ? "trickle" : "flood";
 enum JobState : std::uint8_t { kUnused = 0, kQueued = 1, kTaken = 2, kRan = 3 };
 
 struct Options {
-  bool mutex_impl = false;
+  enum class Impl { Ec, Mutex, Counted } impl = Impl::Ec;
   std::vector<unsigned> workers{1, 2, 4, 8};
   double latency_s = 2.0;
   std::uint32_t keepalive_share = 250;  // per mille of runs whose workers use wait_for
@@ -97,8 +101,9 @@ struct Shared {
   std::atomic<unsigned> in_wait{0};  // workers inside wait()/wait_for()
   std::atomic<std::uint64_t> submitted{0}, taken{0}, ran{0};
   std::atomic<std::uint64_t> runs_done{0};
-  std::atomic<const EventCount*> ec{nullptr};
-  std::atomic<const MutexEventCount*> mec{nullptr};
+  std::atomic<const void*> ec{nullptr};  // the run's event count, for the watchdogs' snapshot
+  const char* impl = "";                         // set by run_all before any watchdog starts
+  std::string (*show_ec)(const void*) = nullptr;  // set by run_all before any watchdog starts
   std::uint64_t capacity = 0;
   std::atomic<std::uint64_t> per_submitter{0};  // token = submitter * per_submitter + seq (set per run)
   std::unique_ptr<std::atomic<std::uint8_t>[]> state;
@@ -127,8 +132,7 @@ std::string stats_line(const EventCountStats& s) {
 std::string ec_snapshot(const Shared& S) {
   // acquire: pairs with publish_ec's release, so the watchdog sees the constructed object (an
   // edge from the main thread to the watchdog only, never between the threads under test).
-  if (const EventCount* e = S.ec.load(std::memory_order_acquire)) return "EventCount " + stats_line(e->stats());  // watchdog: pairs with publish_ec
-  if (const MutexEventCount* m = S.mec.load(std::memory_order_acquire)) return "MutexEventCount " + stats_line(m->stats());  // watchdog: pairs with publish_ec
+  if (const void* e = S.ec.load(std::memory_order_acquire)) return std::string(S.impl) + " " + S.show_ec(e);  // watchdog: pairs with publish_ec
   return "(no run)";
 }
 
@@ -256,14 +260,8 @@ struct Totals {
 };
 
 template <class EC>
-void publish_ec(Shared& S, EC* ec);
-template <>
-void publish_ec<EventCount>(Shared& S, EventCount* ec) {
+void publish_ec(Shared& S, EC* ec) {
   S.ec.store(ec, std::memory_order_release);  // watchdog only: pairs with ec_snapshot's acquire
-}
-template <>
-void publish_ec<MutexEventCount>(Shared& S, MutexEventCount* ec) {
-  S.mec.store(ec, std::memory_order_release);  // watchdog only: pairs with ec_snapshot's acquire
 }
 
 // One run. Returns false on a finding.
@@ -393,8 +391,7 @@ bool run_once(Harness& h, Shared& S, Findings& findings, Totals& tot, std::size_
   for (auto& t : workers) t.join();
   // LIFETIME: every submitter and worker is joined: all work is finished, so the event count
   // dies now (the watchdogs stop looking first), before the checks, which use the snapshot.
-  S.ec.store(nullptr, std::memory_order_relaxed);   // test bookkeeping
-  S.mec.store(nullptr, std::memory_order_relaxed);  // test bookkeeping
+  S.ec.store(nullptr, std::memory_order_relaxed);  // test bookkeeping
   const EventCountStats s = ec->stats();
   ec.reset();
   S.active.store(false, std::memory_order_relaxed);  // test bookkeeping
@@ -451,6 +448,8 @@ int run_all(Harness& h, const Options& o, const char* impl) {
   const std::uint64_t per_flood = h.count(2000, 200000);
   const std::uint64_t cap = std::max(per_trickle, per_flood) * h.max_producers();
   Shared S(cap);
+  S.impl = impl;
+  S.show_ec = [](const void* e) { return stats_line(static_cast<const EC*>(e)->stats()); };
   Findings findings;
   Totals tot;
   tot.trickle_jobs.assign(o.workers.size(), 0);
@@ -468,6 +467,8 @@ int run_all(Harness& h, const Options& o, const char* impl) {
               o.latency_s, o.keepalive_share,
 #if defined(HANDOFF_MUTANT_EC_NO_RECHECK)
               " MUTANT=NO_RECHECK"
+#elif defined(HANDOFF_MUTANT_CMEC_LATE_COUNT)
+              " MUTANT=CMEC_LATE_COUNT"
 #else
               ""
 #endif
@@ -546,10 +547,15 @@ int run_all(Harness& h, const Options& o, const char* impl) {
 int main(int argc, char** argv) {
   Options o;
   std::vector<ExtraOption> extra{
-      {"--impl", "ec (EventCount, default) | mutex (MutexEventCount: the cross-check)", true,
+      {"--impl",
+       "ec (EventCount, default) | mutex (MutexEventCount: the naive cross-check) | counted "
+       "(CountedMutexEventCount: the baseline with an atomic waiter count)",
+       true,
        [&](const std::string& v) {
-         if (v != "ec" && v != "mutex") return false;
-         o.mutex_impl = v == "mutex";
+         if (v == "ec") o.impl = Options::Impl::Ec;
+         else if (v == "mutex") o.impl = Options::Impl::Mutex;
+         else if (v == "counted") o.impl = Options::Impl::Counted;
+         else return false;
          return true;
        }},
       {"--workers", "worker counts, comma-separated (default 1,2,4,8)", true,
@@ -579,5 +585,10 @@ int main(int argc, char** argv) {
   Defaults d;
   d.producers = {1, 2, 4};
   Harness h("event_count_stress", argc, argv, d, extra);
-  return o.mutex_impl ? run_all<MutexEventCount>(h, o, "MutexEventCount") : run_all<EventCount>(h, o, "EventCount");
+  switch (o.impl) {
+    case Options::Impl::Mutex: return run_all<MutexEventCount>(h, o, "MutexEventCount");
+    case Options::Impl::Counted: return run_all<CountedMutexEventCount>(h, o, "CountedMutexEventCount");
+    case Options::Impl::Ec: break;
+  }
+  return run_all<EventCount>(h, o, "EventCount");
 }

@@ -1,5 +1,7 @@
-// tests/event_count_test.cpp — EventCount (primitives/event_count.hpp) and its baseline
-// MutexEventCount (primitives/mutex_event_count.hpp), one templated suite for both.
+// tests/event_count_test.cpp — EventCount (primitives/event_count.hpp) and its baselines
+// MutexEventCount (primitives/mutex_event_count.hpp, the naive one: locks in every notify) and
+// CountedMutexEventCount (counted_mutex_event_count.hpp: an atomic waiter count checked before
+// the lock), one templated suite for all three.
 //
 // No timing assertions. "Asleep" is observed, not guessed: a sleeper thread publishes its
 // kernel tid and the test waits until /proc/self/task/<tid>/stat says 'S' (sleeping) after the
@@ -22,9 +24,11 @@
 #include <thread>
 #include <vector>
 
+#include <handoff/primitives/counted_mutex_event_count.hpp>
 #include <handoff/primitives/event_count.hpp>
 #include <handoff/primitives/mutex_event_count.hpp>
 
+using handoff::CountedMutexEventCount;
 using handoff::EventCount;
 using handoff::EventCountStats;
 using handoff::MutexEventCount;
@@ -150,7 +154,7 @@ struct Sleepers {
 }  // namespace
 
 TEMPLATE_TEST_CASE("prepare then cancel withdraws the announcement; no waiter, no syscall",
-                   "[event_count]", EventCount, MutexEventCount) {
+                   "[event_count]", EventCount, MutexEventCount, CountedMutexEventCount) {
   TestType ec;
   ec.notify_one();  // nobody announced: the fast path
   ec.notify_all();
@@ -180,7 +184,7 @@ TEMPLATE_TEST_CASE("prepare then cancel withdraws the announcement; no waiter, n
 }
 
 TEMPLATE_TEST_CASE("a notify between prepare and wait makes wait return at once", "[event_count]",
-                   EventCount, MutexEventCount) {
+                   EventCount, MutexEventCount, CountedMutexEventCount) {
   TestType ec;
   auto k = ec.prepare_wait();
   ec.notify_one();  // counted the waiter: a syscall (nobody asleep yet)
@@ -197,7 +201,7 @@ TEMPLATE_TEST_CASE("a notify between prepare and wait makes wait return at once"
 }
 
 TEMPLATE_TEST_CASE("a notify before prepare_wait does not count for it", "[event_count]", EventCount,
-                   MutexEventCount) {
+                   MutexEventCount, CountedMutexEventCount) {
   TestType ec;
   auto k0 = ec.prepare_wait();
   ec.notify_one();  // for k0
@@ -210,7 +214,7 @@ TEMPLATE_TEST_CASE("a notify before prepare_wait does not count for it", "[event
   check_ledger(s);
 }
 
-TEMPLATE_TEST_CASE("wait_for times out and returns false", "[event_count]", EventCount, MutexEventCount) {
+TEMPLATE_TEST_CASE("wait_for times out and returns false", "[event_count]", EventCount, MutexEventCount, CountedMutexEventCount) {
   TestType ec;
   auto k = ec.prepare_wait();
   CHECK_FALSE(ec.wait_for(k, 2'000'000));  // 2 ms, nobody notifies
@@ -226,7 +230,7 @@ TEMPLATE_TEST_CASE("wait_for times out and returns false", "[event_count]", Even
 }
 
 TEMPLATE_TEST_CASE("wait_for(INT64_MAX ns) sleeps until a notify, never returns at once",
-                   "[event_count][timeout][misuse][regression]", EventCount, MutexEventCount) {
+                   "[event_count][timeout][misuse][regression]", EventCount, MutexEventCount, CountedMutexEventCount) {
   // `now + INT64_MAX ns` overflowed the steady_clock: the deadline lay in the past and the
   // wait timed out at once. Deterministic both ways: the old code returned without sleeping,
   // the fixed one is seen asleep in the kernel before the notify.
@@ -254,7 +258,7 @@ TEMPLATE_TEST_CASE("wait_for(INT64_MAX ns) sleeps until a notify, never returns 
 }
 
 TEMPLATE_TEST_CASE("notify_one wakes exactly one of two sleepers; the other sleeps until a second notify",
-                   "[event_count]", EventCount, MutexEventCount) {
+                   "[event_count]", EventCount, MutexEventCount, CountedMutexEventCount) {
   TestType ec;
   Sleepers<TestType> pool(ec, 2);
   // Both committed and asleep in the kernel.
@@ -292,7 +296,7 @@ TEMPLATE_TEST_CASE("notify_one wakes exactly one of two sleepers; the other slee
 }
 
 TEMPLATE_TEST_CASE("notify_all wakes every sleeper with one call", "[event_count]", EventCount,
-                   MutexEventCount) {
+                   MutexEventCount, CountedMutexEventCount) {
   TestType ec;
   constexpr int kN = 4;
   Sleepers<TestType> pool(ec, kN);
@@ -313,7 +317,7 @@ TEMPLATE_TEST_CASE("notify_all wakes every sleeper with one call", "[event_count
 }
 
 TEMPLATE_TEST_CASE("many jobs through sleepers: every job taken once, the ledger balances",
-                   "[event_count]", EventCount, MutexEventCount) {
+                   "[event_count]", EventCount, MutexEventCount, CountedMutexEventCount) {
   TestType ec;
   constexpr int kWorkers = 3;
   constexpr int kPublishers = 2;
@@ -340,7 +344,7 @@ TEMPLATE_TEST_CASE("many jobs through sleepers: every job taken once, the ledger
 }
 
 TEMPLATE_TEST_CASE("wait_for racing notifies: every return is a wake or a timeout", "[event_count]",
-                   EventCount, MutexEventCount) {
+                   EventCount, MutexEventCount, CountedMutexEventCount) {
   TestType ec;
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> trues{0}, falses{0};
@@ -392,7 +396,7 @@ void hold_notifier_until_destroyed() {
 
 TEMPLATE_TEST_CASE("a waiter may destroy the event count as soon as its wait returns, while the "
                    "notifier is still inside notify_one",
-                   "[event_count][lifetime]", EventCount, MutexEventCount) {
+                   "[event_count][lifetime]", EventCount, MutexEventCount, CountedMutexEventCount) {
   for (int round = 0; round < 2; ++round) {  // notify_one, then notify_all
     auto* ec = new TestType;
     std::atomic<int> step{0};

@@ -57,13 +57,29 @@
 //   HANDOFF_MUTANT_EC_NOTIFY_RELAXED read by event_count.hpp: notify's waiter-count read relaxed
 //                                    -> DEADLOCK (store buffering: the notifier reads 0 while
 //                                    the waiter's re-check reads no job)
+//
+// THE MUTEX BASELINE. Built with HANDOFF_MODEL_EC_COUNTED_MUTEX, every scenario runs on
+// CountedMutexEventCount (counted_mutex_event_count.hpp) instead, on Relacy's mutex and
+// condition-variable models (the facade's sync::mutex / sync::condition_variable): its
+// notify() reads an atomic waiter count without the lock, the same Dekker pair. Its mutants,
+// read by that header, must end in DEADLOCK too:
+//   HANDOFF_MUTANT_CMEC_NOTIFY_RELAXED  notify's waiter-count read relaxed (store buffering)
+//   HANDOFF_MUTANT_CMEC_LATE_COUNT      the waiter counted only when it commits, after its
+//                                       re-check: a publish in between sees no waiter
 #include "relacy_main.hpp"  // first: selects the Relacy backend, includes relacy.hpp
 
 #include <handoff/primitives/event_count.hpp>
+#if defined(HANDOFF_MODEL_EC_COUNTED_MUTEX)
+#include <handoff/primitives/counted_mutex_event_count.hpp>
+#endif
 
 namespace {
 
-using handoff::EventCount;
+#if defined(HANDOFF_MODEL_EC_COUNTED_MUTEX)
+using EC = handoff::CountedMutexEventCount;  // the mutex baseline: Relacy's mutex + condvar models
+#else
+using EC = handoff::EventCount;
+#endif
 using handoff::EventCountStats;
 namespace model = handoff::model;
 namespace sync = handoff::sync;
@@ -93,7 +109,7 @@ struct Messages {
 // Derived provides kMsg and thread(t); kJobs is the number of jobs all notifiers publish.
 template <class Derived, rl::thread_id_t kThreads, int kJobs>
 struct EcModel : rl::test_suite<Derived, kThreads> {
-  model::Owned<EventCount> ec_box;
+  model::Owned<EC> ec_box;
   model::Join others{kThreads - 1};      // every thread but the finishing notifier (the owner)
   EventCountStats final_stats;           // the owner's snapshot, taken just before destroy()
   sync::atomic<std::uint32_t> avail{0};  // jobs published, not yet claimed: the work source
@@ -110,7 +126,7 @@ struct EcModel : rl::test_suite<Derived, kThreads> {
 
   EcModel() { ec_box.create(); }
 
-  EventCount& ec() { return *ec_box; }
+  EC& ec() { return *ec_box; }
   static const Messages& msg() { return Derived::kMsg; }
 
   // Notifier: make the job visible (seq_cst RMW: the publish half of the Dekker pair), notify.
@@ -140,7 +156,7 @@ struct EcModel : rl::test_suite<Derived, kThreads> {
     for (;;) {
       if (try_take()) continue;
       if (stop.load(std::memory_order_seq_cst) != 0) return;  // test's shutdown flag
-      const EventCount::Key k = ec().prepare_wait();
+      const EC::Key k = ec().prepare_wait();
 #if !defined(HANDOFF_MUTANT_EC_NO_RECHECK)
       // The re-check: seq_cst loads after the seq_cst announcement (Dekker, waiter side).
       if (avail.load(std::memory_order_seq_cst) != 0 || stop.load(std::memory_order_seq_cst) != 0) {  // re-check
@@ -273,7 +289,7 @@ struct TimeoutRace : EcModel<TimeoutRace, 3, 1> {
 // word as the kernel does: nobody, no access), so it passes; the mutant
 // HANDOFF_MUTANT_EC_TOUCH_AFTER_RELEASE restores the old order and must fail it.
 struct WaiterDestroys : rl::test_suite<WaiterDestroys, 2> {
-  model::Owned<EventCount> ec;
+  model::Owned<EC> ec;
   model::Join notifier{1};
   sync::atomic<std::uint32_t> event{0};
   WaiterDestroys() { ec.create(); }
@@ -282,7 +298,7 @@ struct WaiterDestroys : rl::test_suite<WaiterDestroys, 2> {
       bool woken = false;
       while (!woken) {
         if (event.load(std::memory_order_seq_cst) != 0) break;  // pairs with the notifier's seq_cst store
-        const EventCount::Key k = ec->prepare_wait();
+        const EC::Key k = ec->prepare_wait();
         if (event.load(std::memory_order_seq_cst) != 0) {  // the re-check (Dekker, waiter side)
           ec->cancel_wait();
           break;
