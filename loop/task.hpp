@@ -626,7 +626,17 @@ class FutureAwaiter final : public Waiter {
     detail::check_awaitable(*f_, task, "co_await future");
     task_ = &task;
     const std::uint64_t n = task_->suspend(this, h);
-    f_->add_done_callback([t = task_->shared(), n] { t->resume_now(n); });
+    try {
+      f_->add_done_callback([t = task_->shared(), n] { t->resume_now(n); });  // may throw bad_alloc
+    } catch (...) {
+      // Not registered: the co_await throws and the task runs on, not suspended on this
+      // awaiter (a later cancel() must not reach it once it is destroyed).
+#if !defined(HANDOFF_MUTANT_FUTURE_AWAIT_NO_UNDO_SUSPEND)  // MUTANT: the task stays "suspended" on a dead awaiter
+      task_->undo_suspend(n);
+#endif
+      task_ = nullptr;
+      throw;
+    }
     // A cancel that arrived before this await is forwarded to the future now (asyncio's
     // Task.__step cancels the future it is about to wait on), so an awaited task or gather
     // is never left running unowned; we wake when it is done.

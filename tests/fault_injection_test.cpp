@@ -706,6 +706,54 @@ TEST_CASE("fault sweep: a ThreadFuture completed on a plain thread resumes the a
   });
 }
 
+// The same for a loop Future (FutureAwaiter): a bad_alloc registering the wake-up used to leave
+// the task suspended on the destroyed awaiter, so the task's own cancel() reached it and
+// cancelled the future at once. Mutant future.await_no_undo_suspend.
+TEST_CASE("fault sweep: co_await of a loop Future whose wake-up registration fails (allocation)",
+          "[fault][future][regression]") {
+  sweep("co_await Future (allocation on the loop thread)", [](int n) {
+    EventLoop loop;
+    Future<int> fut = create_future<int>(loop);
+    struct Seen {
+      bool fired = false, threw = false, forwarded_at_once = false;
+      std::string outcome = "pending";
+    } seen;
+    Future<void> self;
+    auto body = [](Future<int> f, int k, Seen& s, Future<void>& me) -> Task<void> {
+      try {
+        ArmedAwait<FutureAwaiter<int>> armed{operator co_await(f), k, s.fired};  // named: PR c++/100611
+        const int v = co_await armed;
+        s.outcome = "value " + std::to_string(v);
+        co_return;
+      } catch (const std::bad_alloc&) {
+        s.threw = true;
+      }
+      me.cancel();  // from inside the running task: delivered at its next await
+      s.forwarded_at_once = f.cancelled();
+      try {
+        (void)co_await f;
+        s.outcome = "value after the cancel";
+      } catch (const CancelledError&) {
+        s.outcome = "cancelled";
+      }
+    };
+    self = loop.create_task(body(fut, n, seen, self));
+    loop.call_soon([&] { loop.stop(); });
+    loop.run_forever();  // the task's first await ran (armed)
+    if (!fut.done()) fut.set_result(5);
+    test::TurnBackstop turns(loop, 50);
+    loop.run_forever();
+    INFO("await threw " << seen.threw << ", outcome " << seen.outcome);
+    CHECK(self.done());
+    CHECK(seen.threw == seen.fired);
+    CHECK(seen.outcome == (seen.threw ? "cancelled" : "value 5"));
+    CHECK_FALSE(seen.forwarded_at_once);
+    loop.close();
+    check_ledger(loop.stats());
+    return seen.fired;
+  });
+}
+
 // ---- MpscQueue ------------------------------------------------------------------------------------
 
 TEST_CASE("fault sweep: MpscQueue push / take, MutexQueue reserved push (throwing copy and move, allocation)",

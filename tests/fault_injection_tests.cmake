@@ -39,6 +39,9 @@ if(HANDOFF_SANITIZE STREQUAL "")
   handoff_add_unit_mutant(thread_future.no_undo_suspend fault_injection_test.cpp HANDOFF_MUTANT_THREAD_FUTURE_NO_UNDO_SUSPEND
     EXPECT "co_await ThreadFuture [(]allocation on the loop thread[)] at N=[0-9]+"
     ARGS "fault sweep: a ThreadFuture completed on a plain thread resumes the awaiting task*" -a)
+  handoff_add_unit_mutant(future.await_no_undo_suspend fault_injection_test.cpp HANDOFF_MUTANT_FUTURE_AWAIT_NO_UNDO_SUSPEND
+    EXPECT "co_await Future [(]allocation on the loop thread[)] at N=[0-9]+"
+    ARGS "fault sweep: co_await of a loop Future whose wake-up registration fails*" -a)
   handoff_add_unit_mutant(mutex_queue.no_spill fault_injection_test.cpp HANDOFF_MUTANT_MUTEX_QUEUE_NO_SPILL
     EXPECT "MutexQueue reserved pushes [(]allocation[)] at N=[0-9]+"
     ARGS "fault sweep: MpscQueue push / take*" -a)
