@@ -18,8 +18,10 @@ function(handoff_catch_main)
   endif()
   find_package(Catch2 2 REQUIRED)
   add_library(handoff_catch_main OBJECT ${PROJECT_SOURCE_DIR}/tests/catch_main.cpp)
-  target_link_libraries(handoff_catch_main PUBLIC Catch2::Catch2 handoff::handoff handoff_dev)
-  # Catch2's runner only (no handoff code): -O1 halves its 16 s -O3 compile.
+  # Catch2's runner only (no handoff code, single-threaded): compiled at -O1 and without the
+  # sanitizers (it does not link handoff_dev; every test binary does, so the test code and
+  # handoff's headers are instrumented as before). Saves ~34 s CPU per ASan build, ~16 s at -O3.
+  target_link_libraries(handoff_catch_main PUBLIC Catch2::Catch2)
   target_compile_options(handoff_catch_main PRIVATE -O1)
 endfunction()
 
