@@ -336,7 +336,7 @@ class ThreadFutureState : public ThreadFutureBase {
     if (error_) std::rethrow_exception(error_);
     if constexpr (std::is_void_v<T>) {
       return;
-    } else if constexpr (!std::is_copy_constructible_v<T>) {
+    } else if constexpr (!is_copyable_result_v<T>) {
       return take_value();
     } else {
       return copy_value();
@@ -381,7 +381,7 @@ class ThreadFutureState : public ThreadFutureBase {
                                            std::memory_order_seq_cst)) {  // failure: see below
       return std::move(*value_);
     }
-    if constexpr (std::is_copy_constructible_v<T>) {
+    if constexpr (is_copyable_result_v<T>) {
       if (!(expected & kMovedOut)) return copy_value();  // a copier is reading: copy instead
     }
     throw_moved_out();

@@ -628,12 +628,19 @@ class Channel {
       waiting_ = true;
       lock.unlock();
       if (timeout_) {
-        timer_ = task_->loop()->call_later(*timeout_, [this] {
-          if (ch_->cancel_wait(node_)) {
-            timed_out_ = true;
-            task_->resume_now(node_.suspension);
-          }
-        });
+        try {
+          timer_ = task_->loop()->call_later(*timeout_, [this] {
+            if (ch_->cancel_wait(node_)) {
+              timed_out_ = true;
+              task_->resume_now(node_.suspension);
+            }
+          });
+        } catch (...) {
+          // No timer (bad_alloc): the co_await throws and the task runs on, not suspended on
+          // this awaiter; its destructor (waiting_) unlinks the node or gives a value back.
+          task_->undo_suspend(node_.suspension);
+          throw;
+        }
       }
     }
     // Start of await_resume: the final state; throws TimeoutError or the pending cancellation

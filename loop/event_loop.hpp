@@ -495,16 +495,28 @@ class EventLoop {
       fns.clear();
       return;
     }
+    // complete() may run user code (T's constructor) that queues callbacks (after our slots)
+    // or adds done callbacks (to `fns`): only our own n slots are given back or filled.
     const std::size_t before = ready_.size();
+    const std::size_t n = fns.size();
+    std::size_t made = 0;
     try {
-      for (std::size_t i = 0; i < fns.size(); ++i) ready_.emplace_back();
+      for (; made < n; ++made) ready_.emplace_back();
       complete();
     } catch (...) {
-      ready_.resize(before);  // empty slots only: gives the room back
+      ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(before),
+                   ready_.begin() + static_cast<std::ptrdiff_t>(before + made));  // our empty slots only
       throw;
     }
-    for (std::size_t i = 0; i < fns.size(); ++i) ready_[before + i].fn = std::move(fns[i]);
-    posted_local_ += fns.size();
+    for (std::size_t i = 0; i < n; ++i) ready_[before + i].fn = std::move(fns[i]);
+    posted_local_ += n;
+    for (std::size_t i = n; i < fns.size(); ++i) {  // added during complete(): queued one by one
+      try {
+        call_soon(std::move(fns[i]));
+      } catch (...) {
+        // Refused (bad_alloc): admit() counted it and ran its drop hook; the future is done.
+      }
+    }
     fns.clear();
   }
 

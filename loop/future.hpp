@@ -183,10 +183,13 @@ class FutureState : public FutureBase {
     if constexpr (!std::is_void_v<T>) {
       if (value_taken_) {
         throw InvalidStateError(std::string(what) +
-                                " of a future whose move-only value was already moved out by an "
-                                "earlier result() or co_await");
+                                (is_copyable_result_v<T>
+                                     ? " of a future whose value was already moved out through its last "
+                                       "handle (std::move(future).result() or co_await of an rvalue future)"
+                                     : " of a future whose move-only value was already moved out by an "
+                                       "earlier result() or co_await"));
       }
-      if constexpr (std::is_copy_constructible_v<T>) {
+      if constexpr (is_copyable_result_v<T>) {
         if (!sole_handle) return T(*value_);
       }
       value_taken_ = true;  // set before the move: a throwing move leaves no half-read value readable
@@ -206,24 +209,33 @@ class Future {
   Future() = default;
   explicit Future(std::shared_ptr<FutureState<T>> s) : s_(std::move(s)) {}
 
-  bool done() const noexcept { return s_->done(); }
-  bool cancelled() const noexcept { return s_->cancelled(); }
-  bool cancel(std::string msg = {}) { return s_->cancel(std::move(msg)); }
+  // An empty Future (default-constructed, or moved from — also by `co_await std::move(f)`)
+  // refers to no state: every call below throws InvalidStateError naming itself.
+  bool done() const { return st("done()").done(); }
+  bool cancelled() const { return st("cancelled()").cancelled(); }
+  bool cancel(std::string msg = {}) { return st("cancel()").cancel(std::move(msg)); }
   template <class... A>
-  void set_result(A&&... a) { s_->set_result(std::forward<A>(a)...); }
-  void set_exception(std::exception_ptr e) { s_->set_exception(std::move(e)); }
+  void set_result(A&&... a) { st("set_result()").set_result(std::forward<A>(a)...); }
+  void set_exception(std::exception_ptr e) { st("set_exception()").set_exception(std::move(e)); }
   // The value. asyncio lets result() be called again, so a copyable value is copied; on an
   // expiring handle that is the last one (`std::move(f).result()`) it is moved.
-  T result() & { return s_->take_result(false); }
-  T result() && { return s_->take_result(s_.use_count() == 1); }
-  std::exception_ptr exception() { return s_->exception(); }
-  void add_done_callback(Callback fn) { s_->add_done_callback(std::move(fn)); }
+  T result() & { return st("result()").take_result(false); }
+  T result() && { return st("result()").take_result(s_.use_count() == 1); }
+  std::exception_ptr exception() { return st("exception()").exception(); }
+  void add_done_callback(Callback fn) { st("add_done_callback()").add_done_callback(std::move(fn)); }
   explicit operator bool() const noexcept { return s_ != nullptr; }
 
   const std::shared_ptr<FutureState<T>>& state() const noexcept { return s_; }
   std::shared_ptr<FutureState<T>> release_state() && noexcept { return std::move(s_); }
 
  private:
+  FutureState<T>& st(const char* what) const {
+    if (s_ == nullptr) {
+      throw InvalidStateError(std::string("Future::") + what +
+                              " on an empty Future (default-constructed or moved from)");
+    }
+    return *s_;
+  }
   std::shared_ptr<FutureState<T>> s_;
 };
 

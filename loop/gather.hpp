@@ -203,6 +203,10 @@ class GatherState final : public FutureState<R> {
   }
 
   void complete() {
+    // The children are all done: drop our references first, so build_ (which holds the
+    // children's handles) holds the last one of every future the caller did not keep, and
+    // moves those values instead of copying them (Future::result() &&).
+    children_.clear();
     try {
       if constexpr (std::is_void_v<R>) {
         build_();
@@ -243,6 +247,12 @@ Future<T> to_future(EventLoop& loop, Task<T>&& t) {
 template <class T>
 Future<T> to_future(EventLoop&, const Future<T>& f) {
   return f;  // checked by check_arg
+}
+// An rvalue future (`gather(loop.create_task(f()), ...)`) hands its handle over: its temporary
+// lives until the end of the co_await expression and would otherwise force a copy of the value.
+template <class T>
+Future<T> to_future(EventLoop&, Future<T>&& f) {
+  return std::move(f);
 }
 
 // Every argument is checked before any Task argument is scheduled, so a rejected gather()

@@ -665,12 +665,14 @@ class FutureAwaiter final : public Waiter {
 
 template <class T>
 FutureAwaiter<T> operator co_await(const Future<T>& f) {
+  if (!f) throw InvalidStateError("co_await of an empty Future (default-constructed or moved from)");
   return FutureAwaiter<T>(f.state());
 }
 // An rvalue future hands its handle to the awaiter, so `co_await loop.create_task(f())` moves
 // the value out instead of copying it.
 template <class T>
 FutureAwaiter<T> operator co_await(Future<T>&& f) {
+  if (!f) throw InvalidStateError("co_await of an empty Future (default-constructed or moved from)");
   return FutureAwaiter<T>(std::move(f).release_state());
 }
 
@@ -684,7 +686,12 @@ class SleepAwaiter final : public Waiter {
     task_ = &detail::current_task("sleep()");
     if (task_->cancel_requested()) return false;
     n_ = task_->suspend(this, h);
-    timer_ = task_->loop()->call_later(d_, [t = task_->shared(), n = n_] { t->resume_now(n); });
+    try {
+      timer_ = task_->loop()->call_later(d_, [t = task_->shared(), n = n_] { t->resume_now(n); });
+    } catch (...) {
+      task_->undo_suspend(n_);  // no timer: the co_await throws, the task is not left suspended here
+      throw;
+    }
     return true;
   }
   void on_cancel() noexcept override {

@@ -108,9 +108,16 @@ class FutureWait final : public Waiter {
     task_ = &current_task("wait_for()");
     if (mode_ == Mode::Interrupt && task_->cancel_requested()) return false;
     n_ = task_->suspend(this, h);
-    auto t = task_->shared();
-    f_->add_done_callback([t, n = n_] { t->resume_now(n); });
-    if (deadline_) timer_ = task_->loop()->call_at(*deadline_, [t, n = n_] { t->resume_now(n); });
+    try {
+      auto t = task_->shared();
+      f_->add_done_callback([t, n = n_] { t->resume_now(n); });
+      if (deadline_) timer_ = task_->loop()->call_at(*deadline_, [t, n = n_] { t->resume_now(n); });
+    } catch (...) {
+      // bad_alloc: the co_await throws and the task runs on, not suspended on this awaiter (a
+      // done callback already registered for suspension n_ finds it stale and does nothing).
+      task_->undo_suspend(n_);
+      throw;
+    }
     return true;
   }
   void on_cancel() noexcept override {

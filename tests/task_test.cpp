@@ -25,6 +25,7 @@
 #include <vector>
 
 #include <handoff/loop/fd.hpp>
+#include <handoff/loop/gather.hpp>
 #include <handoff/loop/loop.hpp>
 #include <handoff/loop/wait_for.hpp>
 
@@ -311,6 +312,62 @@ TEST_CASE("[regression] result() again and several awaiters see the value, never
     CopyCounted last = std::move(kept).result();  // the last handle, given up: moved
     CHECK(last.text == "payload");
     CHECK(CopyCounted::copies == 2);
+  }
+  check_ledger(loop.stats());
+}
+
+TEST_CASE("[regression] containers of move-only values, gather's moves, empty futures",
+          "[future][regression]") {
+  EventLoop loop;
+  SECTION("Future<vector<unique_ptr>> compiles and is read as move-only (is_copy_constructible lies)") {
+    using V = std::vector<std::unique_ptr<int>>;
+    static_assert(std::is_copy_constructible_v<V> && !is_copyable_result_v<V>);
+    auto f = create_future<V>(loop);
+    Future<V> other = f;
+    V v;
+    v.push_back(std::make_unique<int>(3));
+    f.set_result(std::move(v));
+    V got = f.result();
+    REQUIRE(got.size() == 1);
+    CHECK(*got[0] == 3);
+    CHECK_THROWS_WITH(other.result(), Catch::Contains("move-only value was already moved out"));
+    auto make = []() -> Task<std::unique_ptr<int>> { co_return std::make_unique<int>(4); };
+    auto outer = [&]() -> Task<int> {
+      std::vector<Future<std::unique_ptr<int>>> kids;
+      kids.push_back(loop.create_task(make()));
+      kids.push_back(loop.create_task(make()));
+      std::vector<std::unique_ptr<int>> all = co_await gather(std::move(kids));
+      co_return *all[0] + *all[1];
+    };
+    CHECK(loop.run_until_complete(outer()) == 8);
+  }
+  SECTION("gather of tasks nobody else holds moves their values (no copy)") {
+    CopyCounted::copies = 0;
+    auto make = []() -> Task<CopyCounted> { co_return CopyCounted("x"); };
+    auto outer = [&]() -> Task<std::size_t> {
+      auto [a, b] = co_await gather(loop.create_task(make()), loop.create_task(make()));
+      co_return a.text.size() + b.text.size();
+    };
+    CHECK(loop.run_until_complete(outer()) == 2);
+    CHECK(CopyCounted::copies == 0);
+  }
+  SECTION("an empty Future (default-constructed or moved from) is InvalidStateError, not a null deref") {
+    Future<int> empty;
+    CHECK_THROWS_WITH(empty.result(), Catch::Contains("on an empty Future"));
+    CHECK_THROWS_AS(empty.done(), InvalidStateError);
+    auto f = create_future<int>(loop);
+    f.set_result(1);
+    auto reader = [](Future<int>& g) -> Task<int> {
+      const int first = co_await std::move(g);  // hands the handle over: g is empty now
+      int again = -1;
+      try {
+        again = co_await g;
+      } catch (const InvalidStateError&) {
+        again = -2;
+      }
+      co_return first * 10 + again;
+    };
+    CHECK(loop.run_until_complete(reader(f)) == 10 - 2);
   }
   check_ledger(loop.stats());
 }
