@@ -177,8 +177,10 @@ struct TakerLog {
 template <class D>
 class Run {
  public:
-  // slow_thieves: each thief naps 50 us after every 16 steals (the deep growth run: otherwise,
-  // under TSan with perturbation, the thieves keep the deque too short to grow 20 times).
+  // slow_thieves (the deep growth run): the thieves together take at most half of what the
+  // owner has pushed (a throttle on progress, not on time), so the deque holds at least half of
+  // the pushes and must grow deep whatever the scheduling. It was a 50 us nap per 16 steals,
+  // and on a loaded machine the thieves still kept up: SHALLOW failed a fresh-clone make test.
   Run(Ctx& c, unsigned P, std::size_t capacity, std::size_t max_items, std::uint64_t run_seed,
       bool slow_thieves = false)
       : c_(c), P_(P), deque_(std::make_unique<D>(capacity)), items_(max_items), thief_logs_(P), rng_(run_seed),
@@ -285,6 +287,11 @@ class Run {
     std::uint64_t n = 0;
     // relaxed: the stop flag orders nothing; the join does.
     while (!stop_.load(std::memory_order_relaxed)) {  // test bookkeeping; the join orders the logs
+      if (slow_thieves_ && stolen_all_.load(std::memory_order_relaxed) * 2 >=  // test bookkeeping (throttle)
+                               c_.w.pushed.load(std::memory_order_relaxed)) {  // test bookkeeping (throttle)
+        std::this_thread::yield();
+        continue;
+      }
       Item* out = nullptr;
       const StealStatus st = deque_->steal(out);
       attempts.store(++n, std::memory_order_relaxed);  // watchdog only
@@ -299,7 +306,7 @@ class Run {
           if (last == kNoPop || s > last) last = s;
         }
         stolen.fetch_add(1, std::memory_order_relaxed);  // watchdog only
-        if (slow_thieves_ && log.seqs.size() % 16 == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+        stolen_all_.fetch_add(1, std::memory_order_relaxed);  // test bookkeeping (throttle)
       } else if (st == StealStatus::Retry) {
         ++log.retries;
       } else {
@@ -391,6 +398,7 @@ class Run {
   bool slow_thieves_;
   std::vector<sync::thread> threads_;
   std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> stolen_all_{0};  // slow_thieves' throttle: every thief's steals
   std::uint64_t pushed_ = 0;
   std::uint64_t last_pop_ = kNoPop;
   std::uint64_t tot_taken_ = 0;
